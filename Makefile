@@ -1,0 +1,44 @@
+# One-command setup: `make demo` (the whole course cycle on lab 1) and `make test` (the test suite).
+# Both create or refresh .venv and install everything the project needs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
+
+.PHONY: all setup system-deps demo test verify bench clean
+
+all: test
+
+setup: $(STAMP) $(SYSTEM_STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "Python >= 3.10 is needed (found $$($(PYTHON) --version)); run: make PYTHON=python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian packages: bubblewrap (grading sandbox) and the Fashion-MNIST files (offline data for lab 5).
+$(SYSTEM_STAMP): scripts/install_system_deps.sh | $(STAMP)
+	bash scripts/install_system_deps.sh
+	touch $@
+
+system-deps:
+	bash scripts/install_system_deps.sh
+
+demo: setup
+	$(BIN)/course demo
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+verify: setup
+	$(BIN)/course verify
+
+bench: setup
+	$(BIN)/python bench/micrograd_moons.py
+
+clean:
+	rm -rf $(VENV) demo-course .pytest_cache

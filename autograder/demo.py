@@ -1,0 +1,77 @@
+"""`make demo`: lab 1 through the whole course cycle, offline, in a fresh course directory."""
+import os
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+
+from .course import Course
+from .submissions import apply_bugs, load_bugs, reference_submission
+
+LAB = "01_micrograd"
+ROSTER = """id,first_name,last_name,email
+ada,Ada,Lovelace,ada@example.edu
+brian,Brian,"Kernighan, Jr.",brian@example.edu
+chen,Chen,Li,chen@example.edu
+"""
+
+
+def run_demo(root: Path, echo=print) -> int:
+    from .cli import grade_lab, print_grades
+    from .collect import collect_folder
+    from .export import export_csv
+    from .feedback import write_feedback
+    from .release import bundle, release
+
+    started = time.monotonic()
+    if root.exists():
+        shutil.rmtree(root)
+    course = Course(root)
+    course.root.mkdir(parents=True)
+    course.roster_path.write_text(ROSTER)
+
+    def step(text):
+        echo(f"\n[{time.monotonic() - started:5.1f} s] {text}")
+
+    step(f"course release {LAB}")
+    echo(f"  {release(course, LAB)}")
+    step("course bundle")
+    echo(f"  {bundle(course)}")
+
+    step("three students send their notebooks to the inbox")
+    inbox = course.root / "inbox"
+    inbox.mkdir()
+    src = nbformat.read(course.source(LAB), as_version=4)
+    rel = nbformat.read(course.release(LAB), as_version=4)
+    reference = reference_submission(rel, src)
+    bugs = load_bugs(LAB)
+    nbformat.write(reference, inbox / f"ada_{LAB}.ipynb")
+    nbformat.write(rel, inbox / f"brian - {LAB} (1).ipynb")
+    nbformat.write(apply_bugs(reference, bugs[:2]), inbox / f"chen@example.edu_{LAB}.ipynb")
+    echo("  ada: the reference solution; brian: the untouched release; "
+         f"chen: typical bugs ({', '.join(b.name for b in bugs[:2])})")
+
+    step(f"course collect folder {inbox.name} --assignment {LAB}")
+    report = collect_folder(course, inbox, LAB)
+    for student, name, version in report.collected:
+        echo(f"  {name} -> {student} (version {version})")
+    for problem in report.problems:
+        echo(f"  PROBLEM: {problem}")
+
+    step(f"course grade {LAB}")
+    records = {r.student: r for r in grade_lab(course, LAB, jobs=min(2, os.cpu_count() or 1), echo=lambda s: echo("  " + s))}
+
+    step(f"course feedback {LAB}")
+    for path in write_feedback(course, LAB):
+        echo(f"  {path.relative_to(course.root)}")
+    step("course export")
+    echo(f"  {export_csv(course).relative_to(course.root)}")
+    step("course grades")
+    print_grades(course, echo=lambda s: echo("  " + s))
+
+    full = records["ada"].max_score
+    ok = (records["ada"].score == full and records["brian"].score == 0 and 0 < records["chen"].score < full)
+    echo(f"\ndemo {'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s: reference {records['ada'].score:g}/{full:g}, "
+         f"untouched release {records['brian'].score:g}, buggy {records['chen'].score:g} (course directory: {course.root})")
+    return 0 if ok else 1

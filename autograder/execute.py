@@ -1,0 +1,178 @@
+"""Run a notebook's cells one by one in a Jupyter kernel, surviving what student code does.
+
+Each cell gets a timeout. A cell that times out is interrupted; a kernel that ignores the
+interrupt, or dies (os._exit, segfault, out of memory), is restarted and the cells that had
+run fine before are replayed, so that later cells can still earn their points. A budget caps
+the whole notebook. Outputs are capped so a print flood cannot fill the disk or the memory.
+"""
+import os
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpec
+from nbformat.v4 import output_from_msg
+
+MAX_OUTPUT_CHARS = 100_000  # per cell: enough for a training log, not a flood
+INTERRUPT_GRACE_S = 3.0
+
+
+@dataclass
+class CellRun:
+    index: int
+    status: str  # ok | error | timeout | died | skipped
+    seconds: float = 0.0
+    error: str = ""  # "ExceptionName: message" for error; a sentence otherwise
+
+
+@dataclass
+class RunReport:
+    cells: list = field(default_factory=list)
+    kernel_restarts: int = 0
+    seconds: float = 0.0
+    budget_exhausted: bool = False
+
+
+def kernel_environment(graded: bool, extra=None) -> dict:
+    env = dict(os.environ)
+    env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env.pop("NBGRADER_EXECUTION", None)
+    if graded:
+        # Graded runs are deterministic and CPU-only; one thread so parallel workers don't fight.
+        env.update(NBGRADER_EXECUTION="autograde", COURSE_FORCE_CPU="1", CUDA_VISIBLE_DEVICES="",
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Kernel:
+    """A python kernel of this interpreter (so it sees the same course_lib and torch)."""
+
+    def __init__(self, cwd, env, argv_prefix=()):
+        self.cwd, self.env, self.argv_prefix = str(cwd), env, list(argv_prefix)
+        self.km = None
+        self.kc = None
+
+    def start(self):
+        # IPC sockets in the scratch directory: no TCP port, nothing reachable from outside.
+        km = KernelManager(transport="ipc", ip=os.path.join(self.cwd, ".kernel"))
+        km._kernel_spec = KernelSpec(
+            argv=self.argv_prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="course grader", language="python",
+        )
+        km.start_kernel(cwd=self.cwd, env=self.env)
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        self.km, self.kc = km, kc
+
+    def stop(self):
+        if self.kc is not None:
+            self.kc.stop_channels()
+        if self.km is not None:
+            try:
+                self.km.shutdown_kernel(now=True)
+            except Exception:
+                pass
+        self.km = self.kc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def run(self, code: str, timeout: float):
+        """Execute code; returns (status, outputs, error_text)."""
+        kc, km = self.kc, self.km
+        msg_id = kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
+        outputs, chars, error = [], 0, ""
+        deadline = time.monotonic() + timeout
+        interrupted_at = None
+        while True:
+            now = time.monotonic()
+            if interrupted_at is None and now > deadline:
+                km.interrupt_kernel()
+                interrupted_at = now
+            if interrupted_at is not None and now > interrupted_at + INTERRUPT_GRACE_S:
+                return "timeout", outputs, f"did not finish within {timeout:.0f} s and ignored the interrupt"
+            try:
+                msg = kc.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                if not km.is_alive():
+                    return "died", outputs, "the kernel died (os._exit, a crash or out of memory)"
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            if kind == "error":
+                error = f"{content['ename']}: {content['evalue']}"
+            if kind in ("stream", "display_data", "execute_result", "error"):
+                chars += len(str(content))
+                if chars <= MAX_OUTPUT_CHARS:
+                    outputs.append(output_from_msg(msg))
+                elif kind == "error":
+                    outputs.append(output_from_msg(msg))
+        if interrupted_at is not None:
+            return "timeout", outputs, f"did not finish within {timeout:.0f} s (interrupted)"
+        if chars > MAX_OUTPUT_CHARS:
+            outputs.append(output_from_msg({"msg_type": "stream", "header": {"msg_type": "stream"},
+                                            "content": {"name": "stderr", "text": f"[output truncated: {chars} characters]\n"}}))
+        return ("error" if error else "ok"), outputs, error
+
+
+def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, argv_prefix=(), before_each=None) -> RunReport:
+    """Execute every code cell of nb in place (outputs replaced). Never raises for student errors.
+
+    before_each(cell) may return code to run silently before the cell (e.g. seeding).
+    """
+    report = RunReport()
+    start = time.monotonic()
+    kernel = Kernel(cwd, env, argv_prefix)
+    kernel.start()
+    replayable = []  # indices of cells that ran fine, replayed after a restart
+    try:
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            cell.outputs, cell.execution_count = [], None
+            left = budget - (time.monotonic() - start)
+            if left <= 1:
+                report.budget_exhausted = True
+                report.cells.append(CellRun(index, "skipped", 0.0, "not run: the notebook's time budget was used up"))
+                continue
+            if before_each is not None:
+                prelude = before_each(cell)
+                if prelude:
+                    kernel.run(prelude, timeout=min(10.0, left))
+            t0 = time.monotonic()
+            status, outputs, error = kernel.run(cell.source, timeout=min(cell_timeout, left))
+            cell.outputs = outputs
+            report.cells.append(CellRun(index, status, time.monotonic() - t0, error))
+            if status == "ok":
+                replayable.append(index)
+            elif status in ("timeout", "died") and not _kernel_usable(kernel, status):
+                report.kernel_restarts += 1
+                kernel.restart()
+                for earlier in replayable:
+                    left = budget - (time.monotonic() - start)
+                    if left <= 1:
+                        break
+                    kernel.run(nb.cells[earlier].source, timeout=min(cell_timeout, left))
+    finally:
+        kernel.stop()
+        report.seconds = time.monotonic() - start
+    return report
+
+
+def _kernel_usable(kernel, status) -> bool:
+    if status == "died" or not kernel.km.is_alive():
+        return False
+    try:  # interrupted and answering again?
+        probe, _, _ = kernel.run("pass", timeout=2.0)
+        return probe == "ok"
+    except Exception:
+        return False

@@ -1,0 +1,168 @@
+"""Grade one submission: a pipeline of small stages, and one function that runs them.
+
+    read -> restore_test_cells -> execute -> score
+
+`grade_submission(job)` takes everything it needs in the job and returns a plain record;
+it writes nothing but its scratch directory. Only the parent process writes the gradebook,
+so jobs can run in parallel (or elsewhere) later.
+"""
+import copy
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .execute import kernel_environment, run_cells
+from .notebooks import (NotebookProblem, grade_id, is_solution_cell, is_test_cell, nbgrader_meta,
+                        read_notebook, visible_test_source)
+
+
+@dataclass
+class GradeJob:
+    student: str
+    lab: str
+    submission: str          # path of the submitted notebook
+    source_notebook: dict    # instructor source: solutions and hidden tests
+    release_notebook: dict   # what students received (for tamper checks)
+    cell_timeout: float = 60.0
+    budget: float = 300.0
+
+
+@dataclass
+class CellResult:
+    grade_id: str
+    points: float
+    max_points: float
+    status: str   # passed | failed | error | timeout | died | skipped
+    message: str = ""
+    seconds: float = 0.0
+    tampered: bool = False
+
+
+@dataclass
+class GradeRecord:
+    student: str
+    lab: str
+    cells: list = field(default_factory=list)
+    problem: str = ""            # set when the submission could not be graded at all
+    kernel_restarts: int = 0
+    seconds: float = 0.0
+    budget_exhausted: bool = False
+    notebook: dict = None        # the executed notebook (with hidden tests: instructor eyes only)
+
+    @property
+    def score(self):
+        return sum(c.points for c in self.cells)
+
+    @property
+    def max_score(self):
+        return sum(c.max_points for c in self.cells)
+
+    @property
+    def tampered(self):
+        return [c.grade_id for c in self.cells if c.tampered]
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("notebook")
+        data.update(score=self.score, max_score=self.max_score)
+        return data
+
+
+def _normalise(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.strip().splitlines())
+
+
+def restore_test_cells(submission, source, release):
+    """Replace every test and locked cell by the instructor's copy; re-add deleted test cells.
+
+    Returns (notebook to run, ids of tampered test cells). A test cell counts as tampered
+    only when its code differs from the release's visible tests (whitespace at line ends ignored),
+    so untouched cells never raise a false alarm.
+    """
+    nb = copy.deepcopy(submission)
+    source_cells = {grade_id(c): c for c in source.cells if grade_id(c)}
+    released_tests = {grade_id(c): c for c in release.cells if is_test_cell(c)}
+    tampered, seen = [], set()
+    for i, cell in enumerate(nb.cells):
+        gid = grade_id(cell)
+        original = source_cells.get(gid)
+        if original is None or is_solution_cell(original):
+            continue
+        if is_test_cell(original) or nbgrader_meta(original).get("locked"):
+            if is_test_cell(original):
+                released = released_tests.get(gid)
+                expected = released.source if released is not None else visible_test_source(original.source)
+                if _normalise(cell.source) != _normalise(expected):
+                    tampered.append(gid)
+            nb.cells[i] = copy.deepcopy(original)
+            seen.add(gid)
+    # Test cells a student deleted come back after the cell that preceded them in the source.
+    for pos, cell in enumerate(source.cells):
+        gid = grade_id(cell)
+        if not is_test_cell(cell) or gid in seen:
+            continue
+        tampered.append(gid)
+        anchor = next((grade_id(c) for c in reversed(source.cells[:pos]) if grade_id(c)), None)
+        where = next((i + 1 for i, c in enumerate(nb.cells) if anchor and grade_id(c) == anchor), len(nb.cells))
+        nb.cells.insert(where, copy.deepcopy(cell))
+    return nb, tampered
+
+
+def score_cells(nb, report, tampered) -> list:
+    runs = {run.index: run for run in report.cells}
+    results = []
+    for index, cell in enumerate(nb.cells):
+        if not is_test_cell(cell):
+            continue
+        meta = nbgrader_meta(cell)
+        max_points = float(meta.get("points", 0))
+        run = runs.get(index)
+        if run is None:
+            status, message, seconds = "skipped", "not run", 0.0
+        else:
+            status, seconds = run.status, run.seconds
+            message = run.error
+        if status == "ok":
+            status, points, message = "passed", max_points, ""
+        else:
+            points = 0.0
+            if status == "error":
+                status = "failed" if message.startswith("AssertionError") else "error"
+                if message in ("AssertionError: ", "AssertionError"):
+                    message = "AssertionError: a check in this cell failed"
+        results.append(CellResult(meta["grade_id"], points, max_points, status, message, seconds,
+                                  meta["grade_id"] in tampered))
+    return results
+
+
+def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
+    """Grade one submission. Never raises: a failure is recorded in the result."""
+    started = time.monotonic()
+    record = GradeRecord(job.student, job.lab)
+    try:
+        source = nbformat.from_dict(job.source_notebook)
+        release = nbformat.from_dict(job.release_notebook)
+        try:
+            submission = read_notebook(Path(job.submission), expected_lab=job.lab)
+        except NotebookProblem as problem:
+            record.problem = str(problem)
+            record.cells = [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", "not graded: " + str(problem))
+                            for c in source.cells if is_test_cell(c)]
+            return record
+        nb, tampered = restore_test_cells(submission, source, release)
+        with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-", dir=scratch_root) as scratch:
+            report = run_cells(nb, cwd=scratch, env=kernel_environment(graded=True),
+                               cell_timeout=job.cell_timeout, budget=job.budget)
+        record.cells = score_cells(nb, report, tampered)
+        record.kernel_restarts = report.kernel_restarts
+        record.budget_exhausted = report.budget_exhausted
+        record.notebook = nb
+    except Exception:  # the grader's own failure must not stop the other students
+        record.problem = "grader error: " + traceback.format_exc(limit=3)
+    finally:
+        record.seconds = time.monotonic() - started
+    return record

@@ -1,0 +1,80 @@
+"""The parent process's side of grading: nbgrader's gradebook plus files in the course directory."""
+import json
+import warnings
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import nbformat
+
+from .course import COURSE_ID, Course, ensure_tools_on_path
+
+
+@contextmanager
+def open_gradebook(course: Course):
+    ensure_tools_on_path()
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader
+        with Gradebook(course.db_url, COURSE_ID) as gb:
+            yield gb
+
+
+def read_timestamp(course: Course, student: str, lab: str):
+    path = course.submitted_dir(student, lab) / "timestamp.txt"
+    if not path.exists():
+        return None
+    stamp = datetime.fromisoformat(path.read_text().strip())
+    if stamp.tzinfo is not None:  # nbgrader stores naive UTC
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+def save_record(course: Course, record, roster=None) -> None:
+    """Write one graded submission: executed notebook, result.json, and the gradebook scores."""
+    out = course.autograded_dir(record.student, record.lab)
+    out.mkdir(parents=True, exist_ok=True)
+    if record.notebook is not None:
+        nbformat.write(record.notebook, out / f"{record.lab}.ipynb")
+    (out / "result.json").write_text(json.dumps(record.to_json(), indent=1))
+    student = (roster or {}).get(record.student)
+    with open_gradebook(course) as gb:
+        gb.update_or_create_student(
+            record.student,
+            **({"first_name": student.first_name, "last_name": student.last_name, "email": student.email} if student else {}),
+        )
+        timestamp = read_timestamp(course, record.student, record.lab)
+        gb.update_or_create_submission(record.lab, record.student, timestamp=timestamp)
+        for cell in record.cells:
+            grade = gb.find_grade(cell.grade_id, record.lab, record.lab, record.student)
+            grade.auto_score = cell.points
+            grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def load_result(course: Course, student: str, lab: str):
+    path = course.autograded_dir(student, lab) / "result.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def scores(course: Course) -> dict:
+    """{lab: {"max": .., "cells": [(grade_id, max)], "students": {student: {grade_id: score}}}} from the gradebook."""
+    table = {}
+    with open_gradebook(course) as gb:
+        for assignment in gb.assignments:
+            cells = [(g.name, float(g.max_score)) for nb in assignment.notebooks for g in nb.grade_cells]
+            students = {}
+            for submission in assignment.submissions:
+                per_cell = {}
+                for nb in submission.notebooks:
+                    for grade in nb.grades:
+                        per_cell[grade.name] = float(grade.score)
+                students[submission.student.id] = per_cell
+            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "students": students}
+        people = {s.id: s for s in gb.students}
+        names = {sid: (p.first_name or "", p.last_name or "", p.email or "") for sid, p in people.items()}
+    return {"labs": table, "students": names}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,104 @@
+"""Reading notebooks that students send, and the nbgrader cell markup the labs use."""
+import json
+from pathlib import Path
+
+import nbformat
+
+SOLUTION_BEGIN = "### BEGIN SOLUTION"
+SOLUTION_END = "### END SOLUTION"
+HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+HIDDEN_END = "### END HIDDEN TESTS"
+
+
+class NotebookProblem(Exception):
+    """A submitted file that cannot be graded; the message names the file and what to do."""
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def grade_id(cell):
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def is_test_cell(cell) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
+
+
+def is_solution_cell(cell) -> bool:
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def lab_of(nb):
+    return nb.get("metadata", {}).get("course", {}).get("lab")
+
+
+def read_notebook(path: Path, expected_lab=None):
+    """Read a notebook, checking it is JSON, nbformat 4 and (if given) a notebook of `expected_lab`."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NotebookProblem(
+            f"{path.name}: not a notebook (not valid JSON: {exc.__class__.__name__} {str(exc)[:80]}). "
+            "Send the .ipynb file itself (File > Download in JupyterLab), not a screenshot, PDF or export."
+        ) from None
+    if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
+        raise NotebookProblem(f"{path.name}: JSON but not a Jupyter notebook (no 'cells'/'nbformat'). Send the .ipynb file.")
+    if data.get("nbformat") != 4:
+        raise NotebookProblem(
+            f"{path.name}: notebook format version {data.get('nbformat')}, the course needs version 4. "
+            "Open it in JupyterLab and save it again (or: jupyter nbconvert --to notebook --nbformat 4)."
+        )
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for broken structure
+        raise NotebookProblem(f"{path.name}: broken notebook structure ({exc}). Re-download the release and copy your answers in.") from None
+    if expected_lab is not None:
+        check_lab(nb, expected_lab, path.name)
+    return nb
+
+
+def check_lab(nb, expected_lab: str, name: str) -> None:
+    found = lab_of(nb)
+    if found is not None and found != expected_lab:
+        raise NotebookProblem(f"{name}: this is the notebook of lab {found}, not {expected_lab}. Send it for {found}, or send the {expected_lab} notebook.")
+    if found is None:
+        raise NotebookProblem(
+            f"{name}: not a notebook of lab {expected_lab} (it carries no course metadata). "
+            f"Start from the released {expected_lab}.ipynb and copy your answers in."
+        )
+
+
+def strip_region(source: str, begin: str, end: str, keep_inner: bool) -> str:
+    """Remove the marker lines of begin/end regions; keep or drop what is between them."""
+    out, inside = [], False
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped == begin:
+            inside = True
+            continue
+        if stripped == end:
+            inside = False
+            continue
+        if inside and not keep_inner:
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def visible_test_source(source: str) -> str:
+    """What a test cell looks like in the release: hidden tests removed."""
+    return strip_region(source, HIDDEN_BEGIN, HIDDEN_END, keep_inner=False)
+
+
+def solution_source(source: str) -> str:
+    """The reference answer without its markers."""
+    return strip_region(source, SOLUTION_BEGIN, SOLUTION_END, keep_inner=True)
+
+
+def test_cells(nb) -> dict:
+    return {grade_id(c): c for c in nb.cells if is_test_cell(c)}

@@ -1,0 +1,87 @@
+"""`course verify LAB`: run a lab's source notebook in full, check every number it promises."""
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+
+import nbformat
+from nbformat.v4 import new_code_cell
+
+from .course import lab_source_notebook
+from .execute import kernel_environment, run_cells
+from .grade import score_cells
+
+MARKER = "__COURSE_PROMISES__"
+
+
+@dataclass
+class PromiseResult:
+    name: str
+    value: object
+    target: str
+    ok: bool
+
+
+def promise_cell(promises) -> str:
+    return (
+        "import json as _json\n"
+        f"_promises = {json.dumps([[p['name'], p['expr']] for p in promises])}\n"
+        "_values = {}\n"
+        "for _name, _expr in _promises:\n"
+        "    try:\n"
+        "        _values[_name] = float(eval(_expr))\n"
+        "    except Exception as _exc:\n"
+        "        _values[_name] = f'{type(_exc).__name__}: {_exc}'\n"
+        f"print({MARKER!r} + _json.dumps(_values))\n"
+    )
+
+
+def check_promise(promise, value) -> PromiseResult:
+    if "expected" in promise:
+        target = f"{promise['expected']} ± {promise.get('tol', 0)}"
+        ok = isinstance(value, float) and abs(value - promise["expected"]) <= promise.get("tol", 0)
+    elif "at_least" in promise:
+        target = f">= {promise['at_least']}"
+        ok = isinstance(value, float) and value >= promise["at_least"]
+    elif "at_most" in promise:
+        target = f"<= {promise['at_most']}"
+        ok = isinstance(value, float) and value <= promise["at_most"]
+    else:
+        target, ok = "(no target given)", False
+    return PromiseResult(promise["name"], value, target, ok)
+
+
+def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0, echo=print) -> bool:
+    """Execute labs/LAB/LAB.ipynb; every test cell must pass and every promise hold."""
+    nb = nbformat.read(lab_source_notebook(lab), as_version=4)
+    promises = nb.metadata.get("course", {}).get("promises", [])
+    nb.cells.append(new_code_cell(promise_cell(promises)))
+    mode = "graded" if graded else "full"
+    echo(f"== verify {lab} ({mode} mode): executing the reference notebook ...")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"verify-{lab}-") as scratch:
+        report = run_cells(nb, cwd=scratch, env=kernel_environment(graded=graded),
+                           cell_timeout=cell_timeout, budget=budget)
+    seconds = time.monotonic() - started
+    ok = True
+    failed_code = [r for r in report.cells[:-1] if r.status != "ok"]
+    for run in failed_code:
+        ok = False
+        echo(f"  cell {run.index}: {run.status}: {run.error}")
+    tests = score_cells(nb, report, [])
+    passed = sum(t.status == "passed" for t in tests)
+    echo(f"  test cells: {passed}/{len(tests)} pass ({sum(t.points for t in tests):g}/{sum(t.max_points for t in tests):g} points)")
+    ok &= passed == len(tests)
+    values = {}
+    for out in nb.cells[-1].outputs:
+        if out.get("output_type") == "stream" and MARKER in out.get("text", ""):
+            values = json.loads(out["text"].split(MARKER, 1)[1].strip().splitlines()[0])
+    for promise in promises:
+        result = check_promise(promise, values.get(promise["name"], "not computed"))
+        ok &= result.ok
+        shown = f"{result.value:.6g}" if isinstance(result.value, float) else result.value
+        echo(f"  [{'ok' if result.ok else 'FAIL'}] {result.name}: {shown} (promised {result.target})")
+    slowest = sorted(report.cells, key=lambda r: -r.seconds)[:3]
+    echo(f"  time: {seconds:.1f} s in all; slowest cells: " + ", ".join(f"#{r.index} {r.seconds:.1f} s" for r in slowest))
+    echo(f"== {lab} ({mode}): {'PASS' if ok else 'FAIL'}")
+    return ok
