@@ -137,11 +137,7 @@ def cmd_demo(args):
 def cmd_data(args):
     from course_lib import data
 
-    if args.action == "fetch":
-        for name in args.names:
-            print(f"{name}: {data.fetch(name)}")
-    else:
-        data.print_status()
+    return data.cli([args.action, *args.names])
 
 
 def build_parser():
@@ -191,7 +187,7 @@ def build_parser():
     p = sub.add_parser("demo", help="the whole course cycle on lab 1 in a fresh course directory")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("data", help="datasets: where each one is found, or fetch one")
-    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    p.add_argument("action", nargs="?", choices=["status", "fetch"], default="status")
     p.add_argument("names", nargs="*")
     p.set_defaults(func=cmd_data)
     return parser

@@ -60,25 +60,47 @@ fails = ["test_square"]
 '''
 
 
-@pytest.fixture
-def tiny_labs(tmp_path, monkeypatch):
-    labs = tmp_path / "labs"
+@pytest.fixture(scope="session")
+def tiny_labs_dir(tmp_path_factory):
+    labs = tmp_path_factory.mktemp("labs")
     for lab in ("00_tiny", "00_other"):
         (labs / lab).mkdir(parents=True)
         nbformat.write(tiny_lab_notebook(lab), labs / lab / f"{lab}.ipynb")
     (labs / "00_tiny" / "bugs.toml").write_text(TINY_BUGS)
-    monkeypatch.setenv("COURSE_LABS_DIR", str(labs))
     return labs
 
 
 @pytest.fixture
-def course(tmp_path, tiny_labs):
+def tiny_labs(tiny_labs_dir, monkeypatch):
+    monkeypatch.setenv("COURSE_LABS_DIR", str(tiny_labs_dir))
+    return tiny_labs_dir
+
+
+@pytest.fixture(scope="session")
+def released_course_template(tiny_labs_dir, tmp_path_factory):
+    """Releasing through nbgrader takes seconds: do it once, copy it for each test."""
     from autograder.course import Course
     from autograder.release import release
 
-    c = Course(tmp_path / "course")
-    c.root.mkdir()
-    c.roster_path.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.edu\n"
-                             "bob,Bob,\"O'Neil, \"\"Bobby\"\"\",bob@example.edu\ncy,Cy,Young,cy@example.edu\n")
-    release(c, "00_tiny")
-    return c
+    saved = os.environ.get("COURSE_LABS_DIR")
+    os.environ["COURSE_LABS_DIR"] = str(tiny_labs_dir)
+    try:
+        c = Course(tmp_path_factory.mktemp("template") / "course")
+        c.root.mkdir()
+        c.roster_path.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.edu\n"
+                                 "bob,Bob,\"O'Neil, \"\"Bobby\"\"\",bob@example.edu\ncy,Cy,Young,cy@example.edu\n")
+        release(c, "00_tiny")
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_LABS_DIR")
+        else:
+            os.environ["COURSE_LABS_DIR"] = saved
+    return c.root
+
+
+@pytest.fixture
+def course(tmp_path, tiny_labs, released_course_template):
+    from autograder.course import Course
+
+    shutil.copytree(released_course_template, tmp_path / "course")
+    return Course(tmp_path / "course")
