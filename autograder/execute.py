@@ -35,8 +35,12 @@ class RunReport:
     budget_exhausted: bool = False
 
 
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "CREDENTIAL")
+
+
 def kernel_environment(graded: bool, extra=None) -> dict:
-    env = dict(os.environ)
+    # Student code must not see the instructor's tokens (Slack, LMS, ...).
+    env = {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in SECRET_WORDS)}
     env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("NBGRADER_EXECUTION", None)
     if graded:

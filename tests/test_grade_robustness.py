@@ -113,3 +113,9 @@ def test_deleted_test_cell_comes_back(tmp_path, lab):
     nb.cells = [c for c in nb.cells if grade_id(c) != "test_square"]
     record = grade(tmp_path, lab, nb)
     assert by_id(record)["test_square"].points == 3 and "test_square" in record.tampered
+
+
+def test_student_code_does_not_see_tokens(tmp_path, lab, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
+    nb = with_answer(lab[2], "double", "import os\nassert 'SLACK_BOT_TOKEN' not in os.environ\ndef double(x):\n    return 2 * x")
+    assert grade(tmp_path, lab, nb).score == 5

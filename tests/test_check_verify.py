@@ -1,0 +1,60 @@
+"""`course check` (students) and `course verify` (instructors) on the tiny lab."""
+import json
+
+import nbformat
+
+from autograder.check import check_notebook
+from autograder.cli import main
+from autograder.submissions import reference_submission
+from autograder.verify import check_promise, verify_lab
+
+LAB = "00_tiny"
+
+
+def test_check_explains_what_passes_and_what_is_missing(course, tmp_path):
+    release = nbformat.read(course.release(LAB), as_version=4)
+    source = nbformat.read(course.source(LAB), as_version=4)
+    lines = []
+    assert not check_notebook(course.release(LAB), echo=lines.append)
+    text = "\n".join(lines)
+    assert "2 graded test cells worth 5 points" in text
+    assert "test_double (2 points): FAILS the visible tests - NotImplementedError" in text
+    assert "Still to answer (they raise NotImplementedError): double, square" in text
+
+    done = tmp_path / "done.ipynb"
+    nbformat.write(reference_submission(release, source), done)
+    lines.clear()
+    assert check_notebook(done, echo=lines.append)
+    assert "2 of 2 test cells pass their visible tests" in "\n".join(lines)
+
+
+def test_check_refuses_a_broken_file(tmp_path, capsys):
+    bad = tmp_path / "x.ipynb"
+    bad.write_text("{]")
+    assert main(["check", str(bad)]) == 1
+    assert "x.ipynb: not a notebook" in capsys.readouterr().out
+
+
+def test_verify_passes_when_promises_hold(tiny_labs, capsys):
+    assert verify_lab(LAB)
+    out = capsys.readouterr().out
+    assert "[ok] double of 21: 42" in out and "test cells: 2/2 pass" in out and "PASS" in out
+
+
+def test_verify_fails_a_broken_promise(tiny_labs, capsys):
+    path = tiny_labs / LAB / f"{LAB}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    original = json.dumps(nb)
+    nb.metadata["course"]["promises"].append({"name": "impossible", "expr": "double(1)", "at_least": 3})
+    nbformat.write(nb, path)
+    try:
+        assert main(["verify", LAB]) == 1
+        assert "[FAIL] impossible: 2 (promised >= 3)" in capsys.readouterr().out
+    finally:
+        nbformat.write(nbformat.reads(original, as_version=4), path)
+
+
+def test_promise_targets():
+    assert check_promise({"name": "a", "expected": 1.0, "tol": 0.1}, 1.05).ok
+    assert not check_promise({"name": "a", "expected": 1.0, "tol": 0.01}, 1.05).ok
+    assert not check_promise({"name": "a", "at_most": 2.0}, "NameError: x").ok

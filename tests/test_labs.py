@@ -1,0 +1,76 @@
+"""Every lab in labs/: the release hides its answers, and grading tells the reference, the untouched
+release and each planted bug apart (reference = full marks, release = 0, each bug fails its tests)."""
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import nbformat
+import pytest
+
+from autograder.course import Course, available_labs
+from autograder.grade import GradeJob, grade_submission
+from autograder.release import release
+from autograder.submissions import apply_bugs, load_bugs, reference_submission
+
+LABS = [lab for lab in available_labs()] if os.environ.get("COURSE_LABS_DIR") is None else []
+
+
+@pytest.fixture(scope="module", params=LABS)
+def graded(request, tmp_path_factory):
+    """Grade the reference, the release and one submission per planted bug, two at a time."""
+    lab = request.param
+    course = Course(tmp_path_factory.mktemp(lab) / "course")
+    course.root.mkdir(parents=True)
+    release(course, lab)
+    source = nbformat.read(course.source(lab), as_version=4)
+    released = nbformat.read(course.release(lab), as_version=4)
+    reference = reference_submission(released, source)
+    bugs = load_bugs(lab)
+    submissions = {"reference": reference, "release": released}
+    submissions.update({f"bug:{b.name}": apply_bugs(reference, [b]) for b in bugs})
+    jobs = []
+    for name, nb in submissions.items():
+        path = course.root / f"{name.replace(':', '_')}.ipynb"
+        nbformat.write(nb, path)
+        jobs.append(GradeJob(name, lab, str(path), source, released, cell_timeout=120, budget=300))
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        records = {r.student: r for r in pool.map(grade_submission, jobs)}
+    return lab, course, source, bugs, records
+
+
+def test_release_contains_no_solution_and_no_hidden_test(graded):
+    lab, course, source, _, _ = graded
+    text = course.release(lab).read_text()
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END
+    for cell in source.cells:
+        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
+            if begin in cell.source:
+                inside = cell.source.split(begin, 1)[1].split(end, 1)[0]
+                for line in inside.strip().splitlines():
+                    if len(line.strip()) > 25:  # long enough to be specific to the answer
+                        assert line.strip() not in text, f"{lab}: answer line leaked into the release: {line.strip()}"
+
+
+def test_reference_gets_full_marks(graded):
+    lab, _, _, _, records = graded
+    record = records["reference"]
+    failing = [(c.grade_id, c.status, c.message) for c in record.cells if c.status != "passed"]
+    assert not failing and record.score == record.max_score > 0, failing
+    assert record.seconds < 120, f"{lab} graded in {record.seconds:.0f} s; the target is about a minute"
+
+
+def test_untouched_release_gets_zero(graded):
+    _, _, _, _, records = graded
+    record = records["release"]
+    assert record.score == 0, [(c.grade_id, c.points) for c in record.cells if c.points]
+
+
+def test_each_planted_bug_fails_its_tests(graded):
+    lab, _, _, bugs, records = graded
+    assert len(bugs) >= 3, f"{lab}: plant at least three typical bugs in bugs.toml"
+    for bug in bugs:
+        record = records[f"bug:{bug.name}"]
+        failed = {c.grade_id for c in record.cells if c.status != "passed"}
+        missed = set(bug.fails) - failed
+        assert not missed, f"{lab}: bug {bug.name} was not caught by {sorted(missed)} (failed: {sorted(failed)})"
+        assert record.score < record.max_score
