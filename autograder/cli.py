@@ -1,7 +1,6 @@
 """The `course` command: instructors release, collect, grade, give feedback and export; students check."""
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .course import Course, CourseError, available_labs, read_roster
@@ -34,54 +33,11 @@ def cmd_collect_folder(args):
     return 0 if report.ok else 1
 
 
-def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget=300.0, jobs=1, echo=print):
-    """Grade every submission of a lab; returns the records. Only this process writes the gradebook."""
-    import nbformat
-    from tqdm import tqdm
-
-    from .grade import GradeJob, grade_submission
-    from .gradebook import save_record
-
-    course.require_release(lab)
-    source = nbformat.read(course.source(lab), as_version=4)
-    release = nbformat.read(course.release(lab), as_version=4)
-    try:
-        roster = read_roster(course.roster_path)
-    except CourseError:
-        roster = {}
-    students = students or course.submitted_students(lab)
-    if not students:
-        echo(f"no submissions of {lab} in {course.root / 'submitted'}: run `course collect` first")
-        return []
-    job_list = [GradeJob(s, lab, str(course.submitted_dir(s, lab) / f"{lab}.ipynb"), source, release, cell_timeout, budget)
-                for s in students]
-    records = []
-    with tqdm(total=len(job_list), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
-        if jobs <= 1:
-            results = (grade_submission(job) for job in job_list)
-        else:
-            pool = ProcessPoolExecutor(max_workers=jobs)
-            results = (f.result() for f in as_completed([pool.submit(grade_submission, j) for j in job_list]))
-        for record in results:
-            save_record(course, record, roster)
-            records.append(record)
-            bar.update(1)
-    if jobs > 1:
-        pool.shutdown()
-    failed = [r for r in records if r.problem]
-    timeouts = sum(1 for r in records for c in r.cells if c.status in ("timeout", "died"))
-    errors = sum(1 for r in records for c in r.cells if c.status in ("failed", "error"))
-    for r in sorted(records, key=lambda r: r.student):
-        note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
-        tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
-        echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{tamper}{note}")
-    echo(f"graded {len(records) - len(failed)}, could not grade {len(failed)}, "
-         f"failing test cells {errors}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")
-    return records
-
-
 def cmd_grade(args):
-    records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs)
+    from .grading import grade_lab
+
+    records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs,
+                        force=args.force)
     return 1 if (not records or any(r.problem for r in records)) else 0
 
 
@@ -94,23 +50,48 @@ def cmd_feedback(args):
 
 
 def cmd_export(args):
-    from .export import export_csv
+    from .export import EXPORTERS, FORMATS
 
-    print(f"grades: {export_csv(Course(args.course_dir), args.out)}")
+    course, failed = Course(args.course_dir), 0
+    for name in (FORMATS if args.format == "all" else [args.format]):
+        try:
+            print(f"{name}: {EXPORTERS[name](course, args.out if args.format != 'all' else None)}")
+        except CourseError as exc:
+            print(f"{name}: not written: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
-def print_grades(course: Course, echo=print):
-    from .export import grade_table
+def print_grades(course: Course, echo=print, versions=False):
+    """Per-lab percentages (r: a resubmission counted; +N late: N versions after the window), the final grade."""
+    from .collect import selection_for
+    from .final_grade import final_grades, graded_items, percent
+    from .gradebook import load_result
 
-    header, rows = grade_table(course)
-    totals = [i for i, h in enumerate(header) if h.endswith(" score")]
-    echo("student".ljust(20) + "".join(header[i][:-6].rjust(16) for i in totals))
-    for row in rows:
-        echo(row[0].ljust(20) + "".join(f"{row[i]}/{row[i + 1]}".rjust(16) for i in totals))
+    labs, quiz = graded_items(course)
+    columns = [*labs, quiz]
+    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
+    for grade in final_grades(course):
+        cells = []
+        for name in columns:
+            value = grade.quiz if name == quiz else grade.labs[name]
+            result = load_result(course, grade.student, name) or {}
+            mark = "r" if result.get("kind") == "resubmission" else ""
+            late = len(selection_for(course, grade.student, name).late)
+            mark += f" +{late} late" if late else ""
+            cells.append(f"{percent(value)}{mark}".rjust(15) if result else "-".rjust(15))
+        echo(grade.student[:15].ljust(16) + "".join(cells) + percent(grade.notebooks).rjust(11) + percent(grade.final).rjust(9))
+        if versions:
+            for name in columns:
+                selection = selection_for(course, grade.student, name)
+                for v in selection.candidates + selection.late:
+                    counted = "late, not counted" if v.kind == "late" else v.kind
+                    echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
+    echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
 
 
 def cmd_grades(args):
-    print_grades(Course(args.course_dir))
+    print_grades(Course(args.course_dir), versions=args.versions)
 
 
 def cmd_check(args):
@@ -165,15 +146,18 @@ def build_parser():
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
     p.add_argument("--budget", type=float, default=300.0, help="seconds per notebook (default 300)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="an HTML feedback file per student (hidden test code not shown)")
     p.add_argument("lab")
     p.set_defaults(func=cmd_feedback)
-    p = sub.add_parser("export", help="CSV of per-lab and per-cell scores")
-    p.add_argument("--out")
+    p = sub.add_parser("export", help="grades: CSV (per lab and cell), per-question CSV, Canvas, Moodle, Gradescope")
+    p.add_argument("--format", default="all", choices=["all", "csv", "questions", "canvas", "moodle", "gradescope"])
+    p.add_argument("--out", help="output path (with a single --format)")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("grades", help="print the gradebook")
+    p = sub.add_parser("grades", help="print the gradebook: lab percentages, quiz, final grade")
+    p.add_argument("--versions", action="store_true", help="also list every version received and whether it counts")
     p.set_defaults(func=cmd_grades)
 
     p = sub.add_parser("check", help="(students) run your notebook as the grader would")

@@ -66,22 +66,38 @@ def received_at_of(path: Path) -> datetime:
     return datetime.strptime(name, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def promote_latest(course: Course, student: str, lab: str) -> Path | None:
-    """Copy the newest valid received version to submitted/ (the version that gets graded)."""
+def valid_versions(course: Course, student: str, lab: str) -> list:
+    """[(path, received_at)] of every received version of a lab that is a readable notebook of that lab."""
     folder = course.received_dir(student, lab)
-    versions = sorted((p for p in folder.iterdir() if not p.name.endswith(".rejected")), key=received_at_of) if folder.exists() else []
-    for candidate in reversed(versions):
+    versions = []
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
         try:
-            read_notebook(candidate, expected_lab=lab)
+            read_notebook(path, expected_lab=lab)
         except NotebookProblem:
             continue
-        target_dir = course.submitted_dir(student, lab)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{lab}.ipynb"
-        shutil.copyfile(candidate, target)
-        (target_dir / "timestamp.txt").write_text(received_at_of(candidate).isoformat())
-        return target
-    return None
+        versions.append((path, received_at_of(path)))
+    return versions
+
+
+def selection_for(course: Course, student: str, lab: str):
+    """The versions that count under course.toml's windows and policy (all of them without it)."""
+    from .policy import load_config, select_versions, window_for
+
+    return select_versions(valid_versions(course, student, lab), window_for(load_config(course), student, lab))
+
+
+def promote_latest(course: Course, student: str, lab: str) -> Path | None:
+    """Copy the last version that counts to submitted/ (nbgrader's layout: the version to grade)."""
+    selection = selection_for(course, student, lab)
+    if not selection.candidates:
+        return None
+    chosen = selection.candidates[-1]
+    target_dir = course.submitted_dir(student, lab)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{lab}.ipynb"
+    shutil.copyfile(chosen.path, target)
+    (target_dir / "timestamp.txt").write_text(chosen.received_at.isoformat())
+    return target
 
 
 def collect_folder(course: Course, folder: Path, lab: str) -> CollectReport:

@@ -103,6 +103,7 @@ class Student:
     last_name: str = ""
     email: str = ""
     aliases: set = field(default_factory=set)
+    extra: dict = field(default_factory=dict)  # other roster columns (section, sis_user_id, ...)
 
 
 def read_roster(path: Path) -> dict[str, Student]:
@@ -144,5 +145,6 @@ def read_roster(path: Path) -> dict[str, Student]:
         aliases = {sid.lower()}
         if email:
             aliases |= {email.lower(), email.split("@")[0].lower()}
-        students[sid] = Student(sid, record.get("first_name", ""), record.get("last_name", ""), email, aliases)
+        extra = {k: v for k, v in record.items() if k not in ROSTER_COLUMNS}
+        students[sid] = Student(sid, record.get("first_name", ""), record.get("last_name", ""), email, aliases, extra)
     return students

@@ -18,7 +18,8 @@ chen,Chen,Li,chen@example.edu
 
 
 def run_demo(root: Path, echo=print) -> int:
-    from .cli import grade_lab, print_grades
+    from .cli import print_grades
+    from .grading import grade_lab
     from .collect import collect_folder
     from .export import export_csv
     from .feedback import write_feedback

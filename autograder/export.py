@@ -1,24 +1,43 @@
-"""Grades out of the gradebook as CSV: one row per student, per-lab totals and per-cell scores."""
+"""Grades out of the gradebook: plain CSV, per-question CSV, Canvas and Moodle imports, Gradescope JSON.
+
+Every CSV is written by csv.writer (names with commas or quotes survive). Percentages are exact
+fractions rounded to 2 decimals only when written (see final_grade.py).
+"""
 import csv
+import json
 from pathlib import Path
 
-from .course import Course, read_roster, CourseError
-from .gradebook import scores
+from .course import Course, CourseError, read_roster
+from .final_grade import final_grades, graded_items, percent
+from .gradebook import load_result, scores
+
+FORMATS = ("csv", "questions", "canvas", "moodle", "gradescope")
 
 
-def grade_table(course: Course):
-    """(header, rows) with every student of the roster and the gradebook."""
-    data = scores(course)
+def _roster(course: Course) -> dict:
     try:
-        roster = read_roster(course.roster_path)
+        return read_roster(course.roster_path)
     except CourseError:
-        roster = {}
+        return {}
+
+
+def _people(course: Course, data) -> dict:
+    roster = _roster(course)
     people = {sid: (s.first_name, s.last_name, s.email) for sid, s in roster.items()}
     for sid, names in data["students"].items():
         people.setdefault(sid, names)
+    return people
+
+
+def grade_table(course: Course):
+    """(header, rows): per-lab totals, per-cell scores, and the final grade, one row per student."""
+    data = scores(course)
+    people = _people(course, data)
+    finals = {f.student: f for f in final_grades(course)}
     header = ["student_id", "first_name", "last_name", "email"]
     for lab, info in sorted(data["labs"].items()):
         header += [f"{lab} score", f"{lab} max"] + [f"{lab}:{gid}" for gid, _ in info["cells"]]
+    header += ["notebooks %", "quiz %", "final %"]
     rows = []
     for sid in sorted(people):
         row = [sid, *people[sid]]
@@ -26,16 +45,96 @@ def grade_table(course: Course):
             cells = info["students"].get(sid)
             total = sum(cells.values()) if cells else 0.0
             row += [f"{total:g}", f"{info['max']:g}"] + [f"{cells[gid]:g}" if cells and gid in cells else "" for gid, _ in info["cells"]]
+        final = finals.get(sid)
+        row += [percent(final.notebooks), percent(final.quiz), percent(final.final)] if final else ["", "", ""]
         rows.append(row)
     return header, rows
 
 
-def export_csv(course: Course, out: Path = None) -> Path:
-    out = Path(out or course.root / "exports" / "grades.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    header, rows = grade_table(course)
-    with open(out, "w", newline="", encoding="utf-8") as f:
+def _write(path: Path, header, rows) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
         writer.writerow(header)
         writer.writerows(rows)
-    return out
+    return path
+
+
+def export_csv(course: Course, out: Path = None) -> Path:
+    return _write(Path(out or course.root / "exports" / "grades.csv"), *grade_table(course))
+
+
+def export_questions(course: Course, out: Path = None) -> Path:
+    """One row per student, lab and test cell, with the result and the message the student saw."""
+    data = scores(course)
+    rows = []
+    for lab, info in sorted(data["labs"].items()):
+        for sid, cells in sorted(info["students"].items()):
+            result = load_result(course, sid, lab) or {}
+            details = {c["grade_id"]: c for c in result.get("cells", [])}
+            for gid, maximum in info["cells"]:
+                detail = details.get(gid, {})
+                rows.append([sid, lab, gid, f"{cells.get(gid, 0):g}", f"{maximum:g}", detail.get("status", ""),
+                             detail.get("message", ""), "yes" if detail.get("tampered") else ""])
+    header = ["student_id", "lab", "question", "score", "max_score", "status", "message", "tampered"]
+    return _write(Path(out or course.root / "exports" / "questions.csv"), header, rows)
+
+
+def export_canvas(course: Course, out: Path = None) -> Path:
+    """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, one column per assignment
+    (percentages, Points Possible 100, so every lab weighs the same), then the final grade."""
+    labs, quiz = graded_items(course)
+    roster = _roster(course)
+    header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *labs, quiz, "Final grade"]
+    rows = [["Points Possible", "", "", "", "", *["100"] * (len(labs) + 2)]]
+    for f in final_grades(course):
+        s = roster.get(f.student)
+        name = f"{s.last_name}, {s.first_name}".strip(", ") if s else f.student
+        extra = s.extra if s else {}
+        rows.append([name, extra.get("canvas_id", ""), extra.get("sis_user_id", f.student),
+                     extra.get("sis_login_id", s.email if s else ""), extra.get("section", ""),
+                     *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
+    return _write(Path(out or course.root / "exports" / "canvas.csv"), header, rows)
+
+
+def export_moodle(course: Course, out: Path = None) -> Path:
+    """Moodle grade import keyed by e-mail (map 'Email address' to useremail); percentages."""
+    labs, quiz = graded_items(course)
+    roster = _roster(course)
+    header = ["Email address", *labs, quiz, "Final grade"]
+    rows, missing = [], []
+    for f in final_grades(course):
+        email = roster[f.student].email if f.student in roster else ""
+        if not email:
+            missing.append(f.student)
+            continue
+        rows.append([email, *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
+    if missing:  # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
+        raise CourseError(f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them")
+    return _write(Path(out or course.root / "exports" / "moodle.csv"), header, rows)
+
+
+def export_gradescope(course: Course, out: Path = None) -> Path:
+    """A Gradescope-style results.json per graded submission: exports/gradescope/STUDENT/LAB/results.json."""
+    base = Path(out or course.root / "exports" / "gradescope")
+    data = scores(course)
+    for lab, info in data["labs"].items():
+        for sid in info["students"]:
+            result = load_result(course, sid, lab)
+            if result is None:
+                continue
+            tests = [{"name": c["grade_id"], "number": str(i + 1), "score": c["points"], "max_score": c["max_points"],
+                      "status": "passed" if c["status"] == "passed" else "failed",
+                      "output": c["message"], "visibility": "after_published"}
+                     for i, c in enumerate(result["cells"])]
+            payload = {"score": result["score"], "execution_time": round(result["seconds"], 1),
+                       "output": result.get("problem", ""), "visibility": "after_published",
+                       "stdout_visibility": "hidden", "tests": tests}
+            path = base / sid / lab / "results.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(payload, indent=1))
+    return base
+
+
+EXPORTERS = {"csv": export_csv, "questions": export_questions, "canvas": export_canvas,
+             "moodle": export_moodle, "gradescope": export_gradescope}

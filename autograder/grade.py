@@ -29,6 +29,10 @@ class GradeJob:
     release_notebook: dict   # what students received (for tamper checks)
     cell_timeout: float = 60.0
     budget: float = 300.0
+    version: str = ""        # which received version this is (file name under received/)
+    received_at: str = ""
+    kind: str = ""           # in-session | resubmission | any
+    fingerprint: str = ""    # hash of submission + source: unchanged means no need to regrade
 
 
 @dataclass
@@ -51,6 +55,10 @@ class GradeRecord:
     kernel_restarts: int = 0
     seconds: float = 0.0
     budget_exhausted: bool = False
+    version: str = ""
+    received_at: str = ""
+    kind: str = ""
+    fingerprint: str = ""
     notebook: dict = None        # the executed notebook (with hidden tests: instructor eyes only)
 
     @property
@@ -70,6 +78,11 @@ class GradeRecord:
         data.pop("notebook")
         data.update(score=self.score, max_score=self.max_score)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "GradeRecord":
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "cells"}
+        return cls(**fields, cells=[CellResult(**c) for c in data.get("cells", [])])
 
 
 def _normalise(code: str) -> str:
@@ -142,7 +155,8 @@ def score_cells(nb, report, tampered) -> list:
 def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
     """Grade one submission. Never raises: a failure is recorded in the result."""
     started = time.monotonic()
-    record = GradeRecord(job.student, job.lab)
+    record = GradeRecord(job.student, job.lab, version=job.version, received_at=job.received_at,
+                         kind=job.kind, fingerprint=job.fingerprint)
     try:
         source = nbformat.from_dict(job.source_notebook)
         release = nbformat.from_dict(job.release_notebook)

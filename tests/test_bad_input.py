@@ -109,7 +109,7 @@ def test_collect_exit_status(course, inbox, capsys):
 
 
 def test_grading_an_unreadable_submission_goes_on(course, inbox):
-    from autograder.cli import grade_lab
+    from autograder.grading import grade_lab
 
     collect_folder(course, inbox, LAB)
     broken = course.submitted_dir("bob", LAB)

@@ -4,7 +4,8 @@ import zipfile
 
 import nbformat
 
-from autograder.cli import grade_lab, main
+from autograder.cli import main
+from autograder.grading import grade_lab
 from autograder.collect import collect_folder
 from autograder.export import export_csv
 from autograder.feedback import write_feedback

@@ -1,0 +1,106 @@
+"""Submission windows and the grade policy, from the course's configuration file (course.toml).
+
+    [course]
+    policy = "best"              # best: the better of the in-session version and the last one
+                                 #       within the window; last: the last version within the window
+    resubmission_days = 7        # window after the session end (default 7)
+
+    [labs.01_micrograd]
+    session_end = 2026-10-05T18:00:00+02:00       # the in-session deadline
+    # resubmission_deadline = 2026-10-12T23:59:00+02:00   (default: session_end + resubmission_days)
+    # policy = "last"                                    (per-lab override)
+
+    [extensions.ada]             # per-student extensions of the resubmission deadline
+    01_micrograd = 3             # days, or a date-time
+
+A version received after the deadline is recorded and shown as late, and never counted.
+Without course.toml every version counts and the newest is graded.
+"""
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .course import Course, CourseError
+
+POLICIES = ("best", "last")
+
+
+@dataclass
+class Window:
+    session_end: datetime | None
+    deadline: datetime | None
+    policy: str = "best"
+
+
+@dataclass
+class Version:
+    path: Path
+    received_at: datetime
+    kind: str  # in-session | resubmission | late | any
+
+
+@dataclass
+class Selection:
+    """Which versions of one student's lab count."""
+    candidates: list = field(default_factory=list)  # versions to grade; the policy picks among them
+    late: list = field(default_factory=list)
+    policy: str = "last"
+
+
+def _as_datetime(value, where) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise CourseError(f"{where}: {value!r} is not a date-time like 2026-10-05T18:00:00+02:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def load_config(course: Course) -> dict:
+    path = course.root / "course.toml"
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CourseError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
+
+
+def window_for(config: dict, student: str, lab: str) -> Window | None:
+    lab_config = config.get("labs", {}).get(lab)
+    if lab_config is None:
+        return None
+    where = f"course.toml [labs.{lab}]"
+    policy = lab_config.get("policy", config.get("course", {}).get("policy", "best"))
+    if policy not in POLICIES:
+        raise CourseError(f"{where}: policy {policy!r} must be one of {', '.join(POLICIES)}")
+    if "session_end" not in lab_config:
+        raise CourseError(f"{where}: session_end is missing (the end of the session, e.g. 2026-10-05T18:00:00+02:00)")
+    session_end = _as_datetime(lab_config["session_end"], where)
+    days = config.get("course", {}).get("resubmission_days", 7)
+    deadline = (_as_datetime(lab_config["resubmission_deadline"], where) if "resubmission_deadline" in lab_config
+                else session_end + timedelta(days=days))
+    extension = config.get("extensions", {}).get(student, {}).get(lab)
+    if extension is not None:
+        where = f"course.toml [extensions.{student}] {lab}"
+        deadline = (deadline + timedelta(days=extension)) if isinstance(extension, (int, float)) else _as_datetime(extension, where)
+    return Window(session_end, deadline, policy)
+
+
+def select_versions(versions, window: Window | None) -> Selection:
+    """versions: [(path, received_at)] of valid notebooks. Returns what to grade and what is late."""
+    versions = sorted(versions, key=lambda v: v[1])
+    if window is None:
+        return Selection([Version(p, t, "any") for p, t in versions[-1:]], [], "last")
+    in_session = [Version(p, t, "in-session") for p, t in versions if t <= window.session_end]
+    resubmitted = [Version(p, t, "resubmission") for p, t in versions if window.session_end < t <= window.deadline]
+    late = [Version(p, t, "late") for p, t in versions if t > window.deadline]
+    counted = in_session + resubmitted
+    if not counted:
+        return Selection([], late, window.policy)
+    last = counted[-1]
+    if window.policy == "best" and in_session and in_session[-1] is not last:
+        return Selection([in_session[-1], last], late, "best")
+    return Selection([last], late, window.policy)

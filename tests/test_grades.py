@@ -1,0 +1,153 @@
+"""Windows and policy, the final-grade arithmetic, and the grade exports."""
+import csv
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.cli import main
+from autograder.collect import collect_folder
+from autograder.course import CourseError
+from autograder.export import export_canvas, export_gradescope, export_moodle, export_questions
+from autograder.final_grade import compute, final_grades, fraction_of, percent
+from autograder.grading import grade_lab
+from autograder.policy import Window, load_config, select_versions, window_for
+from autograder.submissions import reference_submission
+
+LAB = "00_tiny"
+END = datetime(2026, 10, 5, 18, 0, tzinfo=timezone.utc)
+
+
+def versions(*hours):
+    return [(Path(f"v{h}"), END + timedelta(hours=h)) for h in hours]
+
+
+def names(selection):
+    return [v.path.name for v in selection.candidates], [v.path.name for v in selection.late]
+
+
+def test_best_policy_grades_in_session_and_last_in_window():
+    window = Window(END, END + timedelta(days=7), "best")
+    assert names(select_versions(versions(-2, -1, 30, 100, 200), window)) == (["v-1", "v100"], ["v200"])
+
+
+def test_last_policy_and_edge_cases():
+    window = Window(END, END + timedelta(days=7), "last")
+    assert names(select_versions(versions(-1, 30), window)) == (["v30"], [])
+    assert names(select_versions(versions(0), window)) == (["v0"], [])  # exactly at the session end: in session
+    assert names(select_versions(versions(168), window)) == (["v168"], [])  # exactly at the deadline: counts
+    assert names(select_versions(versions(169), window)) == ([], ["v169"])  # only late: nothing counts
+    best = Window(END, END + timedelta(days=7), "best")
+    assert names(select_versions(versions(-3), best)) == (["v-3"], [])  # no resubmission: one candidate
+    assert names(select_versions(versions(5, 6), best)) == (["v6"], [])  # only resubmissions: the last
+    assert names(select_versions(versions(-5, 300), None)) == (["v300"], [])  # no windows: newest
+
+
+def test_windows_from_course_toml(course):
+    (course.root / "course.toml").write_text(
+        '[course]\npolicy = "best"\nresubmission_days = 7\n'
+        '[labs.00_tiny]\nsession_end = 2026-10-05T20:00:00+02:00\n'
+        '[labs.00_other]\nsession_end = "2026-10-05T18:00:00Z"\nresubmission_deadline = "2026-10-06T18:00:00Z"\npolicy = "last"\n'
+        '[extensions.ada]\n00_tiny = 3\n00_other = "2026-10-20T00:00:00Z"\n')
+    config = load_config(course)
+    w = window_for(config, "bob", LAB)
+    assert w.session_end == END and w.deadline == END + timedelta(days=7) and w.policy == "best"
+    assert window_for(config, "ada", LAB).deadline == END + timedelta(days=10)
+    assert window_for(config, "ada", "00_other").deadline == datetime(2026, 10, 20, tzinfo=timezone.utc)
+    assert window_for(config, "bob", "00_other").policy == "last"
+    assert window_for(config, "bob", "unknown_lab") is None
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[labs.00_tiny]\npolicy = 'best'\n", "session_end is missing"),
+    ("[labs.00_tiny]\nsession_end = 'yesterday'\n", "not a date-time"),
+    ("[labs.00_tiny]\nsession_end = 2026-10-05T18:00:00Z\npolicy = 'worst'\n", "must be one of best, last"),
+    ("[labs.00_tiny\n", "not valid TOML"),
+])
+def test_bad_course_toml_says_what_to_fix(course, toml, message):
+    (course.root / "course.toml").write_text(toml)
+    with pytest.raises(CourseError, match=message):
+        window_for(load_config(course), "ada", LAB)
+
+
+def test_final_grade_arithmetic():
+    labs = ("a", "b", "c", "d", "e", "f")
+    perfect = {lab: Fraction(1) for lab in labs}
+    assert compute(perfect, Fraction(1), labs)[1] == 1 and percent(Fraction(1)) == "100.00"
+    assert compute({}, Fraction(1), labs) == (0, Fraction(1, 3))  # missing labs count 0
+    notebooks, final = compute({"a": Fraction(1, 2)}, Fraction(0), labs)
+    assert notebooks == Fraction(1, 12) and final == Fraction(1, 18)
+    assert percent(Fraction(2, 3)) == "66.67" and percent(Fraction(1, 18)) == "5.56" and percent(Fraction(1, 8)) == "12.50"
+    assert fraction_of(7.5, 10) == Fraction(3, 4) and fraction_of(3, 0) == 0 and fraction_of(12, 10) == 1
+
+
+def _submit(course, inbox, name, nb, when):
+    path = inbox / name
+    nbformat.write(nb, path)
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def test_windows_end_to_end_with_grades_and_exports(course, tmp_path, capsys):
+    (course.root / "course.toml").write_text(
+        '[grading]\nlabs = ["00_tiny", "00_other"]\nquiz = "quiz"\n'
+        '[labs.00_tiny]\nsession_end = 2026-10-05T18:00:00Z\n')
+    source = nbformat.read(course.source(LAB), as_version=4)
+    release = nbformat.read(course.release(LAB), as_version=4)
+    reference = reference_submission(release, source)
+    half = nbformat.from_dict(reference)
+    half.cells[3].source = "def square(x):\n    return 0"  # half right: 2 of 5 points
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    # ada: good in session, worse resubmission -> best keeps the in-session one
+    _submit(course, inbox, "ada_1.ipynb", reference, END - timedelta(hours=1))
+    _submit(course, inbox, "ada_2.ipynb", half, END + timedelta(days=2))
+    # bob: half in session, full within the week -> the resubmission counts
+    _submit(course, inbox, "bob_1.ipynb", half, END - timedelta(minutes=5))
+    _submit(course, inbox, "bob_2.ipynb", reference, END + timedelta(days=6))
+    # cy: half in session, full after the window -> recorded as late, not counted
+    _submit(course, inbox, "cy_1.ipynb", half, END - timedelta(minutes=1))
+    _submit(course, inbox, "cy_2.ipynb", reference, END + timedelta(days=8))
+    assert collect_folder(course, inbox, LAB).ok
+    records = {r.student: r for r in grade_lab(course, LAB, echo=lambda s: None)}
+    assert records["ada"].score == 5 and records["ada"].kind == "in-session"
+    assert records["bob"].score == 5 and records["bob"].kind == "resubmission"
+    assert records["cy"].score == 2 and records["cy"].kind == "in-session"
+
+    rerun = grade_lab(course, LAB, echo=lambda s: None)  # nothing changed: nothing regraded
+    assert {r.student: r.score for r in rerun} == {"ada": 5, "bob": 5, "cy": 2}
+
+    finals = {f.student: f for f in final_grades(course)}
+    assert finals["ada"].final == Fraction(2, 3) * Fraction(1, 2)  # 00_other missing, quiz missing
+    assert finals["cy"].labs[LAB] == Fraction(2, 5)
+
+    assert main(["--course-dir", str(course.root), "grades", "--versions"]) == 0
+    out = capsys.readouterr().out
+    assert "100.00r" in out  # bob's resubmission counted
+    assert "40.00 +1 late" in out  # cy's late version is shown, not counted
+    assert "late, not counted" in out and "cy_2.ipynb" in out
+
+    canvas = list(csv.reader(open(export_canvas(course), newline="")))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[0][5:] == ["00_tiny", "00_other", "quiz", "Final grade"]
+    assert canvas[1][0] == "Points Possible" and canvas[1][5:] == ["100"] * 4
+    bob = next(r for r in canvas if r[2] == "bob")
+    assert bob[0] == "O'Neil, \"Bobby\", Bob" and bob[3] == "bob@example.edu" and bob[5] == "100.00" and bob[8] == "33.33"
+
+    moodle = list(csv.DictReader(open(export_moodle(course), newline="")))
+    assert {r["Email address"]: r["00_tiny"] for r in moodle}["cy@example.edu"] == "40.00"
+    questions = list(csv.DictReader(open(export_questions(course), newline="")))
+    cy_square = next(r for r in questions if r["student_id"] == "cy" and r["question"] == "test_square")
+    assert cy_square["score"] == "0" and cy_square["max_score"] == "3" and "square" in cy_square["message"]
+    results = json.loads((export_gradescope(course) / "cy" / LAB / "results.json").read_text())
+    assert results["score"] == 2 and [t["score"] for t in results["tests"]] == [2.0, 0.0]
+    assert results["tests"][1]["status"] == "failed"
+
+
+def test_moodle_export_refuses_students_without_email(course):
+    course.roster_path.write_text("id,first_name,last_name,email\nada,Ada,L,ada@example.edu\nzed,Zed,Z,\n")
+    with pytest.raises(CourseError, match="no e-mail in roster.csv for: zed"):
+        export_moodle(course)
