@@ -37,7 +37,7 @@ def cmd_grade(args):
     from .grading import grade_lab
 
     records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs,
-                        force=args.force)
+                        force=args.force, sandbox=not args.no_sandbox)
     return 1 if (not records or any(r.problem for r in records)) else 0
 
 
@@ -147,6 +147,8 @@ def build_parser():
     p.add_argument("--budget", type=float, default=300.0, help="seconds per notebook (default 300)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
     p.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap isolation (only for notebooks you trust)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("feedback", help="an HTML feedback file per student (hidden test code not shown)")

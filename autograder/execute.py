@@ -7,6 +7,7 @@ the whole notebook. Outputs are capped so a print flood cannot fill the disk or 
 """
 import os
 import queue
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -55,19 +56,24 @@ def kernel_environment(graded: bool, extra=None) -> dict:
 class Kernel:
     """A python kernel of this interpreter (so it sees the same course_lib and torch)."""
 
-    def __init__(self, cwd, env, argv_prefix=()):
-        self.cwd, self.env, self.argv_prefix = str(cwd), env, list(argv_prefix)
+    def __init__(self, cwd, env, sandbox=None):
+        """sandbox: None, or a function (scratch, connection_file) -> argv prefix that isolates the kernel."""
+        self.cwd, self.env, self.sandbox = str(cwd), env, sandbox
         self.km = None
         self.kc = None
 
     def start(self):
         # IPC sockets in the scratch directory: no TCP port, nothing reachable from outside.
         km = KernelManager(transport="ipc", ip=os.path.join(self.cwd, ".kernel"))
+        km.connection_file = os.path.join(self.cwd, ".kernel.json")
+        prefix = self.sandbox(self.cwd, km.connection_file) if self.sandbox else []
         km._kernel_spec = KernelSpec(
-            argv=self.argv_prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            argv=prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="course grader", language="python",
+            # a message, not a signal: the sandboxed kernel is in its own session and PID namespace
+            interrupt_mode="message",
         )
-        km.start_kernel(cwd=self.cwd, env=self.env)
+        km.start_kernel(cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kc = km.client()
         kc.start_channels()
         kc.wait_for_ready(timeout=60)
@@ -128,14 +134,14 @@ class Kernel:
         return ("error" if error else "ok"), outputs, error
 
 
-def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, argv_prefix=(), before_each=None) -> RunReport:
+def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, before_each=None) -> RunReport:
     """Execute every code cell of nb in place (outputs replaced). Never raises for student errors.
 
     before_each(cell) may return code to run silently before the cell (e.g. seeding).
     """
     report = RunReport()
     start = time.monotonic()
-    kernel = Kernel(cwd, env, argv_prefix)
+    kernel = Kernel(cwd, env, sandbox)
     kernel.start()
     replayable = []  # indices of cells that ran fine, replayed after a restart
     try:

@@ -7,6 +7,7 @@ it writes nothing but its scratch directory. Only the parent process writes the 
 so jobs can run in parallel (or elsewhere) later.
 """
 import copy
+from functools import partial
 import tempfile
 import time
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from .execute import kernel_environment, run_cells
+from .sandbox import Limits, bwrap_prefix, prepare_scratch
 from .notebooks import (NotebookProblem, grade_id, is_solution_cell, is_test_cell, nbgrader_meta,
                         read_notebook, visible_test_source)
 
@@ -33,6 +35,8 @@ class GradeJob:
     received_at: str = ""
     kind: str = ""           # in-session | resubmission | any
     fingerprint: str = ""    # hash of submission + source: unchanged means no need to regrade
+    sandbox: bool = True     # run the kernel in bubblewrap (see sandbox.py)
+    hidden: tuple = ()       # extra paths the kernel must not see (the course directory)
 
 
 @dataclass
@@ -169,8 +173,15 @@ def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
             return record
         nb, tampered = restore_test_cells(submission, source, release)
         with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-", dir=scratch_root) as scratch:
-            report = run_cells(nb, cwd=scratch, env=kernel_environment(graded=True),
-                               cell_timeout=job.cell_timeout, budget=job.budget)
+            sandbox = None
+            if job.sandbox:
+                prepare_scratch(Path(scratch))
+                sandbox = partial(bwrap_prefix, hidden=job.hidden,
+                                  limits=Limits(cpu_seconds=int(job.budget * 2) + 60))
+            env = kernel_environment(graded=True, extra={"HOME": scratch, "IPYTHONDIR": f"{scratch}/.ipython",
+                                                         "MPLCONFIGDIR": f"{scratch}/.matplotlib", "TMPDIR": scratch})
+            report = run_cells(nb, cwd=scratch, env=env, cell_timeout=job.cell_timeout, budget=job.budget,
+                               sandbox=sandbox)
         record.cells = score_cells(nb, report, tampered)
         record.kernel_restarts = report.kernel_restarts
         record.budget_exhausted = report.budget_exhausted

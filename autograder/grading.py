@@ -16,6 +16,7 @@ from .course import Course, CourseError, read_roster
 from .grade import CellResult, GradeJob, GradeRecord, grade_submission
 from .gradebook import save_record
 from .notebooks import is_test_cell, nbgrader_meta
+from .sandbox import SandboxUnavailable, require_sandbox
 
 
 def _fingerprint(submission_bytes: bytes, source_bytes: bytes) -> str:
@@ -30,7 +31,7 @@ def students_of(course: Course, lab: str) -> list:
     return sorted(found)
 
 
-def plan(course: Course, lab: str, students, cell_timeout, budget):
+def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True):
     """(jobs, records of students with nothing to grade)."""
     source_bytes = course.source(lab).read_bytes()
     source = nbformat.reads(source_bytes.decode(), as_version=4)
@@ -51,7 +52,8 @@ def plan(course: Course, lab: str, students, cell_timeout, budget):
         for path, received_at, kind in versions:
             jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
                                  version=path.name, received_at=received_at, kind=kind,
-                                 fingerprint=_fingerprint(path.read_bytes(), source_bytes)))
+                                 fingerprint=_fingerprint(path.read_bytes(), source_bytes),
+                                 sandbox=sandbox, hidden=(str(course.root),)))
     return jobs, nothing
 
 
@@ -65,9 +67,17 @@ def _previous(course: Course, job: GradeJob):
 
 
 def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget=300.0, jobs=1,
-              force=False, echo=print):
-    """Grade every submission of a lab; returns the record kept for each student."""
+              force=False, sandbox=True, echo=print):
+    """Grade every submission of a lab; returns the record kept for each student.
+
+    sandbox=False runs student code with the grader's rights: only for notebooks you trust.
+    """
     course.require_release(lab)
+    if sandbox:
+        try:
+            require_sandbox()
+        except SandboxUnavailable as exc:
+            raise CourseError(str(exc)) from None
     try:
         roster = read_roster(course.roster_path)
     except CourseError:
@@ -76,7 +86,7 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
     if not students:
         echo(f"no submissions of {lab} in {course.root}: run `course collect` first")
         return []
-    todo, records = plan(course, lab, students, cell_timeout, budget)
+    todo, records = plan(course, lab, students, cell_timeout, budget, sandbox)
     done, reused = [], 0
     if not force:
         for job in list(todo):
