@@ -26,6 +26,8 @@ class CellRun:
     status: str  # ok | error | timeout | died | skipped
     seconds: float = 0.0
     error: str = ""  # "ExceptionName: message" for error; a sentence otherwise
+    before_text: str = ""  # what the grader's hooks printed around the cell
+    after_text: str = ""
 
 
 @dataclass
@@ -134,15 +136,39 @@ class Kernel:
         return ("error" if error else "ok"), outputs, error
 
 
-def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, before_each=None) -> RunReport:
-    """Execute every code cell of nb in place (outputs replaced). Never raises for student errors.
+@dataclass
+class Hooks:
+    """Grader code run around student cells; its output is kept apart from the cell's outputs.
 
-    before_each(cell) may return code to run silently before the cell (e.g. seeding).
+    on_start runs after every kernel (re)start; before(index, cell) and after(index, cell) return
+    code to run just before and just after a cell (or "" for nothing).
     """
+    on_start: str = ""
+    before: object = None
+    after: object = None
+
+
+def _text(outputs) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+
+
+def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, hooks: Hooks = None) -> RunReport:
+    """Execute every code cell of nb in place (outputs replaced). Never raises for student errors."""
+    hooks = hooks or Hooks()
     report = RunReport()
     start = time.monotonic()
     kernel = Kernel(cwd, env, sandbox)
-    kernel.start()
+
+    def hook(make, index, cell, left):
+        code = make(index, cell) if make else ""
+        return _text(kernel.run(code, timeout=min(30.0, left))[1]) if code else ""
+
+    def start_kernel():
+        kernel.start() if kernel.km is None else kernel.restart()
+        if hooks.on_start:
+            kernel.run(hooks.on_start, timeout=60.0)
+
+    start_kernel()
     replayable = []  # indices of cells that ran fine, replayed after a restart
     try:
         for index, cell in enumerate(nb.cells):
@@ -154,23 +180,23 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, be
                 report.budget_exhausted = True
                 report.cells.append(CellRun(index, "skipped", 0.0, "not run: the notebook's time budget was used up"))
                 continue
-            if before_each is not None:
-                prelude = before_each(cell)
-                if prelude:
-                    kernel.run(prelude, timeout=min(10.0, left))
+            before = hook(hooks.before, index, cell, left)
             t0 = time.monotonic()
             status, outputs, error = kernel.run(cell.source, timeout=min(cell_timeout, left))
             cell.outputs = outputs
-            report.cells.append(CellRun(index, status, time.monotonic() - t0, error))
+            run = CellRun(index, status, time.monotonic() - t0, error, before_text=before)
+            report.cells.append(run)
             if status == "ok":
                 replayable.append(index)
+                run.after_text = hook(hooks.after, index, cell, budget - (time.monotonic() - start))
             elif status in ("timeout", "died") and not _kernel_usable(kernel, status):
                 report.kernel_restarts += 1
-                kernel.restart()
+                start_kernel()
                 for earlier in replayable:
                     left = budget - (time.monotonic() - start)
                     if left <= 1:
                         break
+                    hook(hooks.before, earlier, nb.cells[earlier], left)
                     kernel.run(nb.cells[earlier].source, timeout=min(cell_timeout, left))
     finally:
         kernel.stop()

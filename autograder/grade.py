@@ -7,6 +7,8 @@ it writes nothing but its scratch directory. Only the parent process writes the 
 so jobs can run in parallel (or elsewhere) later.
 """
 import copy
+import json
+import secrets
 from functools import partial
 import tempfile
 import time
@@ -16,7 +18,10 @@ from pathlib import Path
 
 import nbformat
 
-from .execute import kernel_environment, run_cells
+from course_lib.checks import CREDIT_MIME
+from course_lib.guard import MARKER as GUARD_MARKER
+
+from .execute import Hooks, kernel_environment, run_cells
 from .sandbox import Limits, bwrap_prefix, prepare_scratch
 from .notebooks import (NotebookProblem, grade_id, is_solution_cell, is_test_cell, nbgrader_meta,
                         read_notebook, visible_test_source)
@@ -47,7 +52,8 @@ class CellResult:
     status: str   # passed | failed | error | timeout | died | skipped
     message: str = ""
     seconds: float = 0.0
-    tampered: bool = False
+    tampered: bool = False    # the test cell's code was edited (the original was run)
+    replaced: list = field(default_factory=list)  # functions student code replaced before this test
 
 
 @dataclass
@@ -75,7 +81,7 @@ class GradeRecord:
 
     @property
     def tampered(self):
-        return [c.grade_id for c in self.cells if c.tampered]
+        return [c.grade_id for c in self.cells if c.tampered or c.status == "tampered" or c.replaced]
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -129,7 +135,42 @@ def restore_test_cells(submission, source, release):
     return nb, tampered
 
 
-def score_cells(nb, report, tampered) -> list:
+GUARD = "__import__('course_lib.guard', fromlist=['guard'])"
+
+
+def guard_hooks(nonces: dict) -> Hooks:
+    """Seed every cell; check and restore the kernel's state around each test cell (course_lib/guard.py)."""
+    def before(index, cell):
+        code = f"{GUARD}.seed({1000 + index})"
+        if index in nonces:
+            code += f"\n{GUARD}.restore_and_verify({nonces[index]!r})"
+        return code
+
+    def after(index, cell):
+        return f"{GUARD}.restore_and_verify({nonces[index] + '-after'!r})" if index in nonces else ""
+
+    return Hooks(on_start=f"{GUARD}.snapshot()", before=before, after=after)
+
+
+def _guard_report(text: str, nonce: str):
+    for line in reversed(text.splitlines()):
+        if line.startswith(GUARD_MARKER):
+            data = json.loads(line[len(GUARD_MARKER):])
+            return data if data.get("nonce") == nonce else None
+    return None
+
+
+def _credit(cell, nonce):
+    """Per-check points the cell reported through course_lib.checks.Credit (the last report counts)."""
+    for output in reversed(cell.get("outputs", [])):
+        data = output.get("data", {}).get(CREDIT_MIME)
+        if data is not None:
+            return data["checks"] if data.get("nonce") == nonce else None
+    return None
+
+
+def score_cells(nb, report, tampered, nonces=None) -> list:
+    """Points per test cell. With nonces (graded runs), the guard's reports decide whether a pass counts."""
     runs = {run.index: run for run in report.cells}
     results = []
     for index, cell in enumerate(nb.cells):
@@ -138,12 +179,24 @@ def score_cells(nb, report, tampered) -> list:
         meta = nbgrader_meta(cell)
         max_points = float(meta.get("points", 0))
         run = runs.get(index)
-        if run is None:
-            status, message, seconds = "skipped", "not run", 0.0
-        else:
-            status, seconds = run.status, run.seconds
-            message = run.error
-        if status == "ok":
+        status, message, seconds = ("skipped", "not run", 0.0) if run is None else (run.status, run.error, run.seconds)
+        replaced = []
+        if nonces and run is not None and status in ("ok", "error"):
+            before = _guard_report(run.before_text, nonces[index])
+            after = _guard_report(run.after_text, nonces[index] + "-after") if status == "ok" else {"replaced": [], "canaries_failed": []}
+            if before is None or after is None or before["canaries_failed"] or after["canaries_failed"] or after["replaced"]:
+                status = "tampered"
+                message = ("the grader could not verify the kernel's state around this test cell: "
+                           + ", ".join((before or {}).get("canaries_failed", []) + (after or {}).get("replaced", [])
+                                       + (after or {}).get("canaries_failed", [])) or "its check did not report")
+            replaced = (before or {}).get("replaced", [])
+        credit = _credit(cell, nonces.get(index)) if nonces and status in ("ok", "error") else None
+        if credit is not None:
+            points = min(max_points, float(sum(c["points"] for c in credit if c["passed"])))
+            failed = [c["message"] for c in credit if not c["passed"]]
+            status = "passed" if not failed else ("partial" if points > 0 else "failed")
+            message = "; ".join(failed)
+        elif status == "ok":
             status, points, message = "passed", max_points, ""
         else:
             points = 0.0
@@ -151,8 +204,9 @@ def score_cells(nb, report, tampered) -> list:
                 status = "failed" if message.startswith("AssertionError") else "error"
                 if message in ("AssertionError: ", "AssertionError"):
                     message = "AssertionError: a check in this cell failed"
-        results.append(CellResult(meta["grade_id"], points, max_points, status, message, seconds,
-                                  meta["grade_id"] in tampered))
+        result = CellResult(meta["grade_id"], points, max_points, status, message, seconds, meta["grade_id"] in tampered)
+        result.replaced = replaced
+        results.append(result)
     return results
 
 
@@ -180,9 +234,10 @@ def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
                                   limits=Limits(cpu_seconds=int(job.budget * 2) + 60))
             env = kernel_environment(graded=True, extra={"HOME": scratch, "IPYTHONDIR": f"{scratch}/.ipython",
                                                          "MPLCONFIGDIR": f"{scratch}/.matplotlib", "TMPDIR": scratch})
+            nonces = {i: secrets.token_hex(8) for i, c in enumerate(nb.cells) if is_test_cell(c)}
             report = run_cells(nb, cwd=scratch, env=env, cell_timeout=job.cell_timeout, budget=job.budget,
-                               sandbox=sandbox)
-        record.cells = score_cells(nb, report, tampered)
+                               sandbox=sandbox, hooks=guard_hooks(nonces))
+        record.cells = score_cells(nb, report, tampered, nonces)
         record.kernel_restarts = report.kernel_restarts
         record.budget_exhausted = report.budget_exhausted
         record.notebook = nb

@@ -84,3 +84,55 @@ def relative_error(a, b):
 
 def is_finite(x) -> bool:
     return bool(np.all(np.isfinite(_as_array(x)))) if not isinstance(x, float) else math.isfinite(x)
+
+
+CREDIT_MIME = "application/vnd.course.credit+json"
+CELL_NONCE = None  # set by the grader before each test cell (course_lib.guard)
+
+
+class Credit:
+    """Points per check inside one test cell, each with its own message (nbgrader alone gives all or nothing).
+
+        credit = Credit()
+        with credit.check(2, "a + a: a.grad should be 2"):
+            assert ...
+        with credit.check(1, "diamond graph matches torch"):
+            assert_close(...)
+        credit.report()   # last line of the cell
+
+    A failed check costs its points only; its message (and the assertion's) is what the student sees.
+    """
+
+    def __init__(self):
+        self.results = []  # (points, passed, message)
+
+    def check(self, points, message):
+        return _Check(self, points, message)
+
+    def report(self):
+        from IPython.display import display
+
+        earned = sum(p for p, ok, _ in self.results if ok)
+        total = sum(p for p, _, _ in self.results)
+        for points, ok, message in self.results:
+            print(f"[{'ok' if ok else 'FAIL'}] {points:g} point{'s' if points != 1 else ''}: {message}")
+        display({CREDIT_MIME: {"nonce": CELL_NONCE, "checks": [{"points": p, "passed": ok, "message": m}
+                                                               for p, ok, m in self.results]},
+                 "text/plain": f"{earned:g} / {total:g} points"}, raw=True)
+        if earned == 0 and total > 0:
+            raise AssertionError("no check passed: " + "; ".join(m for _, _, m in self.results))
+
+
+class _Check:
+    def __init__(self, credit, points, message):
+        self.credit, self.points, self.message = credit, points, message
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and not issubclass(kind, Exception):
+            return False  # KeyboardInterrupt, SystemExit: let them through
+        message = self.message if kind is None else f"{self.message} ({kind.__name__}: {error})" if str(error) else f"{self.message} ({kind.__name__})"
+        self.credit.results.append((self.points, kind is None, message))
+        return True
