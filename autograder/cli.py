@@ -33,6 +33,38 @@ def cmd_collect_folder(args):
     return 0 if report.ok else 1
 
 
+def cmd_collect_slack(args):
+    from .slack import collect_slack, load_token, make_client, parse_when, print_report
+
+    token = load_token()
+    report = collect_slack(Course(args.course_dir), make_client(token), token, args.lab, args.channel,
+                           parse_when(args.since), parse_when(args.until), dms=not args.no_dms)
+    return print_report(report, warn=lambda line: print(line, file=sys.stderr))
+
+
+def cmd_collect_slack_export(args):
+    import os
+
+    from .slack import collect_export, load_token, print_report
+
+    offline = args.offline or os.environ.get("COURSE_OFFLINE") == "1"
+    try:
+        token = None if offline else load_token()  # export links carry their own token; the bot's is optional
+    except CourseError:
+        token = None
+    report = collect_export(Course(args.course_dir), Path(args.export), Path(args.files) if args.files else None,
+                            token, args.lab, offline)
+    return print_report(report, warn=lambda line: print(line, file=sys.stderr))
+
+
+def cmd_slack_bot(args):
+    from .slack import APP_TOKEN_VARIABLE, load_token, make_client
+    from .slack_bot import run_bot
+
+    token = load_token()
+    run_bot(Course(args.course_dir), make_client(token), token, load_token(APP_TOKEN_VARIABLE))
+
+
 def cmd_grade(args):
     from .grading import grade_lab
 
@@ -46,6 +78,17 @@ def cmd_feedback(args):
 
     files = write_feedback(Course(args.course_dir), args.lab)
     print(f"wrote {len(files)} feedback files under {Course(args.course_dir).root / 'feedback'}")
+    if args.slack and files:
+        from .slack import load_token, make_client
+        from .slack_bot import send_feedback
+
+        report = send_feedback(Course(args.course_dir), args.lab, make_client(load_token()))
+        for student, score in report.sent:
+            print(f"sent to {student} on Slack: {score}")
+        for problem in report.problems:
+            print(f"PROBLEM: {problem}", file=sys.stderr)
+        print(f"{len(report.sent)} sent on Slack, {len(report.unchanged)} unchanged since last sent")
+        return 1 if report.problems else 0
     return 0 if files else 1
 
 
@@ -139,6 +182,19 @@ def build_parser():
     f.add_argument("folder")
     f.add_argument("--assignment", "-a", required=True, help="the lab, e.g. 01_micrograd")
     f.set_defaults(func=cmd_collect_folder)
+    f = where.add_parser("slack", help="from Slack: course channels, thread replies, DMs to the bot (SLACK_BOT_TOKEN)")
+    f.add_argument("--lab", help="collect only this lab (default: every released lab)")
+    f.add_argument("--channel", action="append", help="only this channel, by name or id (repeatable; default: all the bot is in)")
+    f.add_argument("--since", help="only messages after this date-time, e.g. 2026-09-28")
+    f.add_argument("--until", help="only messages before this date-time")
+    f.add_argument("--no-dms", action="store_true", help="skip direct messages to the bot")
+    f.set_defaults(func=cmd_collect_slack)
+    f = where.add_parser("slack-export", help="from a Slack workspace export zip")
+    f.add_argument("export", help="the export's .zip")
+    f.add_argument("--files", help="a folder holding the shared files (e.g. from slackdump), matched by file id")
+    f.add_argument("--lab", help="collect only this lab (default: every released lab)")
+    f.add_argument("--offline", action="store_true", help="do not download files missing from the zip and --files")
+    f.set_defaults(func=cmd_collect_slack_export)
 
     p = sub.add_parser("grade", help="autograde the submissions of a lab against the hidden tests")
     p.add_argument("lab")
@@ -153,7 +209,10 @@ def build_parser():
 
     p = sub.add_parser("feedback", help="an HTML feedback file per student (hidden test code not shown)")
     p.add_argument("lab")
+    p.add_argument("--slack", action="store_true", help="also send each student their score and feedback by Slack DM")
     p.set_defaults(func=cmd_feedback)
+    p = sub.add_parser("slack-bot", help="answer each notebook sent on Slack with a receipt (Socket Mode)")
+    p.set_defaults(func=cmd_slack_bot)
     p = sub.add_parser("export", help="grades: CSV (per lab and cell), per-question CSV, Canvas, Moodle, Gradescope")
     p.add_argument("--format", default="all", choices=["all", "csv", "questions", "canvas", "moodle", "gradescope"])
     p.add_argument("--out", help="output path (with a single --format)")
