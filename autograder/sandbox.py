@@ -8,6 +8,7 @@ instructor's home directory (tokens, .env). The kernel runs as an unprivileged u
 limits on memory, CPU time, processes and file size. Only the cell being graded is sent to it.
 """
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -48,8 +49,9 @@ def require_sandbox() -> None:
 
 
 def sandbox_uid() -> int:
-    """A separate unprivileged uid per grading process, so process limits are not shared."""
-    return 60000 + os.getpid() % 5000
+    """A fresh unprivileged uid for every kernel start: process limits are never shared with another
+    student's kernel, nor with the remains of a fork bomb that is still being torn down."""
+    return 60000 + secrets.randbelow(5000)
 
 
 def _visible_python() -> list:
@@ -82,7 +84,7 @@ def bwrap_prefix(scratch: Path, connection_file: Path, hidden=(), limits: Limits
              "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session",
              "--", "/bin/sh", "-c",
              # still root inside: hand the connection file to the kernel's user, then drop everything
-             f'chown {uid}:{uid} "$0" && exec setpriv --reuid={uid} --regid={uid} --clear-groups '
+             f'chown -R {uid}:{uid} "$(dirname "$0")" && exec setpriv --reuid={uid} --regid={uid} --clear-groups '
              f'--inh-caps=-all --bounding-set=-all prlimit --as={limits.memory_mb * 2**20} '
              f'--cpu={limits.cpu_seconds} --nproc={limits.processes} --fsize={limits.file_mb * 2**20} -- "$@"',
              str(connection_file)]
@@ -90,5 +92,5 @@ def bwrap_prefix(scratch: Path, connection_file: Path, hidden=(), limits: Limits
 
 
 def prepare_scratch(scratch: Path) -> None:
-    os.chown(scratch, sandbox_uid(), sandbox_uid())
+    """The kernel's user changes at every start (see sandbox_uid); it is given the scratch then."""
     os.chmod(scratch, 0o700)

@@ -149,3 +149,18 @@ def test_grading_is_repeatable_with_random_answers(tmp_path, lab):
     nb = answer(reference, "double", "import random\ndef double(x):\n    return 2 * x if random.random() < 0.5 else 0\n")
     scores = {grade(tmp_path, source, release, nb).score for _ in range(3)}
     assert len(scores) == 1  # seeded per cell: the same submission always gets the same grade
+
+
+@pytest.mark.parametrize("bomb, survivor", [
+    ("import os\nfor _ in range(10000):\n    try:\n        os.fork()\n    except OSError:\n        break\n", "fork"),
+    ("blocks = []\nwhile True:\n    blocks.append(bytearray(512 * 2**20))\n", "memory"),
+    ("open('/etc/grader-was-here', 'w').write('x')\n", "write outside"),
+    ("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=2)\n", "network"),
+])
+def test_bombs_and_escapes_cost_only_their_cell(tmp_path, lab, bomb, survivor):
+    source, release, reference = lab
+    nb = copy.deepcopy(reference)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(bomb))
+    record = grade(tmp_path, source, release, nb)
+    assert record.score == 5, (survivor, record.to_json())
+    assert not os.path.exists("/etc/grader-was-here")
