@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Debian packages: bubblewrap (grading sandbox) and the Fashion-MNIST files (offline data for lab 5).
+# Debian packages: bubblewrap (grading sandbox), the Fashion-MNIST files (offline data for lab 5),
+# PostgreSQL (the test of a non-SQLite gradebook).
 $(SYSTEM_STAMP): scripts/install_system_deps.sh | $(STAMP)
 	bash scripts/install_system_deps.sh
 	touch $@

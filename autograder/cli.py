@@ -1,5 +1,6 @@
 """The `course` command: instructors release, collect, grade, give feedback and export; students check."""
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def cmd_grade(args):
     from .grading import grade_lab
 
     records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs,
-                        force=args.force, sandbox=not args.no_sandbox)
+                        force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
     return 1 if (not records or any(r.problem for r in records)) else 0
 
 
@@ -201,7 +202,9 @@ def build_parser():
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
     p.add_argument("--budget", type=float, default=300.0, help="seconds per notebook (default 300)")
-    p.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded at once (default: the number of cores)")
+    p.add_argument("--dask", metavar="tcp://HOST:8786", help="send the submissions to this Dask scheduler")
     p.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without bubblewrap isolation (only for notebooks you trust)")

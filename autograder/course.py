@@ -61,7 +61,8 @@ class Course:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
+        """nbgrader's gradebook: SQLite in the course directory, or any SQLAlchemy URL in COURSE_DB_URL."""
+        return os.environ.get("COURSE_DB_URL") or f"sqlite:///{self.root / 'gradebook.db'}"
 
     def source(self, lab: str) -> Path:
         return self.root / "source" / lab / f"{lab}.ipynb"

@@ -42,6 +42,7 @@ class GradeJob:
     fingerprint: str = ""    # hash of submission + source: unchanged means no need to regrade
     sandbox: bool = True     # run the kernel in bubblewrap (see sandbox.py)
     hidden: tuple = ()       # extra paths the kernel must not see (the course directory)
+    submission_bytes: bytes = b""  # the file itself, so a worker elsewhere (Dask) needs no shared disk
 
 
 @dataclass
@@ -219,7 +220,7 @@ def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
         source = nbformat.from_dict(job.source_notebook)
         release = nbformat.from_dict(job.release_notebook)
         try:
-            submission = read_notebook(Path(job.submission), expected_lab=job.lab)
+            submission = read_notebook(Path(job.submission), expected_lab=job.lab, data=job.submission_bytes or None)
         except NotebookProblem as problem:
             record.problem = str(problem)
             record.cells = [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", "not graded: " + str(problem))

@@ -50,10 +50,11 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
                 for c in source.cells if is_test_cell(c)]))
             continue
         for path, received_at, kind in versions:
+            data = path.read_bytes()
             jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
                                  version=path.name, received_at=received_at, kind=kind,
-                                 fingerprint=_fingerprint(path.read_bytes(), source_bytes),
-                                 sandbox=sandbox, hidden=(str(course.root),)))
+                                 fingerprint=_fingerprint(data, source_bytes),
+                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data))
     return jobs, nothing
 
 
@@ -66,11 +67,27 @@ def _previous(course: Course, job: GradeJob):
     return None
 
 
+def run_jobs(todo, jobs=1, dask=None):
+    """Yield records as they finish: here (jobs=1), in a local process pool, or on a Dask cluster."""
+    if dask:
+        from distributed import Client, as_completed as dask_completed
+
+        with Client(dask) as client:
+            for future in dask_completed(client.map(grade_submission, todo, pure=False)):
+                yield future.result()
+    elif jobs <= 1:
+        yield from (grade_submission(job) for job in todo)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            yield from (f.result() for f in as_completed([pool.submit(grade_submission, j) for j in todo]))
+
+
 def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget=300.0, jobs=1,
-              force=False, sandbox=True, echo=print):
+              force=False, sandbox=True, dask=None, echo=print):
     """Grade every submission of a lab; returns the record kept for each student.
 
     sandbox=False runs student code with the grader's rights: only for notebooks you trust.
+    dask: the address of a Dask scheduler (tcp://HOST:8786) to send the submissions to.
     """
     course.require_release(lab)
     if sandbox:
@@ -96,12 +113,7 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
                 todo.remove(job)
                 reused += 1
     with tqdm(total=len(todo), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
-        if jobs <= 1:
-            results = (grade_submission(job) for job in todo)
-        else:
-            pool = ProcessPoolExecutor(max_workers=jobs)
-            results = (f.result() for f in as_completed([pool.submit(grade_submission, j) for j in todo]))
-        for record in results:
+        for record in run_jobs(todo, jobs, dask):
             versions = course.autograded_dir(record.student, lab) / "versions"
             versions.mkdir(parents=True, exist_ok=True)
             (versions / f"{record.version or 'submitted'}.json").write_text(json.dumps(record.to_json(), indent=1))
@@ -109,8 +121,6 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
                 nbformat.write(record.notebook, versions / f"{record.version or 'submitted'}.ipynb")
             done.append(record)
             bar.update(1)
-        if jobs > 1:
-            pool.shutdown()
     by_student = {}
     for record in done:  # the policy's choice: the best version (ties: the latest)
         best = by_student.get(record.student)

@@ -35,10 +35,13 @@ def lab_of(nb):
     return nb.get("metadata", {}).get("course", {}).get("lab")
 
 
-def read_notebook(path: Path, expected_lab=None):
-    """Read a notebook, checking it is JSON, nbformat 4 and (if given) a notebook of `expected_lab`."""
+def read_notebook(path: Path, expected_lab=None, data: bytes = None):
+    """Read a notebook, checking it is JSON, nbformat 4 and (if given) a notebook of `expected_lab`.
+
+    `data` gives the file's bytes when they were read elsewhere (a grading worker on another machine).
+    """
     path = Path(path)
-    raw = path.read_bytes()
+    raw = path.read_bytes() if data is None else data
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
