@@ -21,13 +21,17 @@ def open_gradebook(course: Course):
 
 
 def read_timestamp(course: Course, student: str, lab: str):
+    """The submission's time as naive UTC (nbgrader's convention), from timestamp.txt in either
+    our ISO format or nbgrader's "2026-10-05 17:00:00.000000 UTC"; None when absent or unreadable."""
+    from nbgrader.utils import parse_utc
+
     path = course.submitted_dir(student, lab) / "timestamp.txt"
     if not path.exists():
         return None
-    stamp = datetime.fromisoformat(path.read_text().strip())
-    if stamp.tzinfo is not None:  # nbgrader stores naive UTC
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
-    return stamp
+    try:
+        return parse_utc(path.read_text().strip())
+    except (ValueError, OverflowError):
+        return None
 
 
 def save_record(course: Course, record, roster=None) -> None:

@@ -1,15 +1,16 @@
 """Kernel-state integrity for grading (used by the autograder, harmless in a student's kernel).
 
 Before any student cell runs, the grader calls `snapshot()`: it records the functions that checks
-rely on (builtins, math/numpy/torch comparisons, tensor methods, the display and check helpers).
-Before and after every test cell it calls `restore_and_verify(nonce)`, which reports what student
-code replaced, puts the originals back, re-imports course_lib.checks from disk, runs canary
-computations that must fail or succeed, and prints one line the grader parses. So a student who
-redefines `torch.allclose`, `assert_close` or `abs` gets those cells flagged, and the hidden checks
-run with the real functions anyway. See docs/threat-model.md for what this does and does not stop.
+rely on (builtins, math, numpy and torch comparisons, tensor methods, sys.stdout). numpy and torch
+are recorded the moment they are first imported (an import hook), so a kernel that never needs
+torch never pays for importing it. Before and after every test cell the grader calls
+`restore_and_verify(nonce)`: it reports what student code replaced, puts the originals back,
+re-imports course_lib.checks from disk, runs canary computations, and prints one line that the
+grader parses. See docs/threat-model.md for what this does and does not stop.
 """
 import builtins
 import importlib
+import importlib.abc
 import json
 import math
 import sys
@@ -18,81 +19,122 @@ MARKER = "__COURSE_GUARD__"
 _TENSOR_METHODS = ("__float__", "__int__", "__bool__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__",
                    "__ge__", "__sub__", "__abs__", "item", "tolist", "allclose", "isclose", "equal", "sum",
                    "abs", "max", "min", "all", "any", "float", "double", "numpy", "detach", "cpu")
-_originals = {}
+_originals = {}  # name -> (owner, attribute, original object)
+_seed = None     # the current cell's seed
 
 
-def _watched():
-    """(name, owner, attribute) of everything a check may call."""
-    import numpy
-    import torch
+def _spots(module_name):
+    """(name, owner, attribute) of what a check may call, per module."""
+    if module_name == "builtins":
+        # ipykernel swaps input() in and out around every execution; `_` is IPython's last result
+        return [(f"builtins.{n}", builtins, n) for n in dir(builtins)
+                if not n.startswith("_") and n not in ("input", "raw_input", "display", "get_ipython")]
+    if module_name == "stdlib":
+        return [("math.isclose", math, "isclose"), ("math.isfinite", math, "isfinite"), ("sys.stdout", sys, "stdout"),
+                ("sys.stderr", sys, "stderr"), ("json.dumps", json, "dumps"),
+                ("importlib.import_module", importlib, "import_module")]
+    if module_name == "numpy":
+        numpy = sys.modules["numpy"]
+        spots = [(f"numpy.{n}", numpy, n) for n in ("allclose", "isclose", "array_equal", "abs", "all", "asarray", "isfinite")]
+        testing = getattr(numpy, "testing", None)
+        return spots + [(f"numpy.testing.{n}", testing, n) for n in ("assert_allclose", "assert_array_equal") if testing]
+    if module_name == "torch":
+        torch = sys.modules["torch"]
+        spots = [(f"torch.{n}", torch, n) for n in ("allclose", "isclose", "equal", "all", "abs", "tensor", "isfinite")]
+        spots += [(f"torch.Tensor.{n}", torch.Tensor, n) for n in _TENSOR_METHODS if hasattr(torch.Tensor, n)]
+        testing = getattr(torch, "testing", None)
+        return spots + ([("torch.testing.assert_close", testing, "assert_close")] if testing else [])
+    return []
 
-    # ipykernel swaps input() in and out around every execution; `_` is IPython's last result
-    spots = [(f"builtins.{name}", builtins, name) for name in dir(builtins)
-             if not name.startswith("_") and name not in ("input", "raw_input", "display", "get_ipython")]
-    spots += [("math.isclose", math, "isclose"), ("math.isfinite", math, "isfinite")]
-    spots += [(f"numpy.{n}", numpy, n) for n in ("allclose", "isclose", "array_equal", "abs", "all", "asarray", "isfinite")]
-    spots += [(f"numpy.testing.{n}", numpy.testing, n) for n in ("assert_allclose", "assert_array_equal")]
-    spots += [(f"torch.{n}", torch, n) for n in ("allclose", "isclose", "equal", "all", "abs", "tensor", "isfinite")]
-    spots += [("torch.testing.assert_close", torch.testing, "assert_close")]
-    spots += [(f"torch.Tensor.{n}", torch.Tensor, n) for n in _TENSOR_METHODS if hasattr(torch.Tensor, n)]
-    spots += [("sys.stdout", sys, "stdout"), ("sys.stderr", sys, "stderr"), ("json.dumps", json, "dumps")]
-    return spots
+
+def _record(module_name):
+    for name, owner, attribute in _spots(module_name):
+        if name not in _originals and hasattr(owner, attribute):
+            _originals[name] = (owner, attribute, getattr(owner, attribute))
+
+
+class _RecordAfterImport(importlib.abc.MetaPathFinder):
+    """Records numpy's and torch's functions right after their first import, before student code runs on."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in ("numpy", "torch"):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                run = spec.loader.exec_module
+
+                def exec_module(module, run=run, name=name):
+                    run(module)
+                    _record(name)
+                    if _seed is not None:  # imported inside a cell: seed it as if it had been there before
+                        seed(_seed)
+
+                spec.loader.exec_module = exec_module
+                return spec
+        return None
 
 
 def snapshot():
     _originals.clear()
-    for name, owner, attribute in _watched():
-        _originals[name] = (owner, attribute, getattr(owner, attribute))
+    for group in ("builtins", "stdlib", "numpy", "torch"):
+        if group in ("builtins", "stdlib") or group in sys.modules:
+            _record(group)
+    if not any(isinstance(f, _RecordAfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RecordAfterImport())
 
 
-def _canaries():
-    """Computations whose answers student code cannot have prepared for: they get a fresh nonce."""
-    import numpy
-    import torch
-
-    checks = importlib.import_module("course_lib.checks")
+def _canaries(nonce):
+    """Computations whose answers student code cannot have prepared for: they depend on a fresh nonce."""
     failures = []
-    x = 1.0 + (hash(str(_canaries.nonce)) % 1000) / 7.0
-    if numpy.allclose(x, x + 1.0) or not numpy.allclose(x, x):
-        failures.append("numpy.allclose")
-    if torch.allclose(torch.tensor([x]), torch.tensor([x + 1.0])) or not torch.equal(torch.tensor([x]), torch.tensor([x])):
-        failures.append("torch.allclose/equal")
+    x = 1.0 + (sum(map(ord, str(nonce))) % 1000) / 7.0
     if abs(-x) != x or len([0] * int(x)) != int(x) or not isinstance(x, float) or math.isclose(x, x + 1):
         failures.append("builtins")
-    if float(torch.tensor(x, dtype=torch.float64)) != x:
-        failures.append("torch.Tensor conversion")
+    checks = importlib.import_module("course_lib.checks")
     try:
         checks.assert_close(x, x + 1.0)
         failures.append("course_lib.checks.assert_close")
     except AssertionError:
         pass
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and (numpy.allclose(x, x + 1.0) or not numpy.allclose(x, x)):
+        failures.append("numpy.allclose")
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        a, b = torch.tensor([x], dtype=torch.float64), torch.tensor([x + 1.0], dtype=torch.float64)
+        if torch.allclose(a, b) or not torch.equal(a, a) or bool(a == b) or float(a) != x or a.item() != x:
+            failures.append("torch comparisons")
     return failures
 
 
 def restore_and_verify(nonce):
     """Report replaced functions, restore them, reload the checks, run canaries; print one line."""
+    for group in ("numpy", "torch"):  # imported while the import hook was gone: record what is there now
+        if group in sys.modules and f"{group}.allclose" not in _originals:
+            _record(group)
     replaced = []
     for name, (owner, attribute, original) in _originals.items():
         if getattr(owner, attribute, None) is not original:
             replaced.append(name)
             setattr(owner, attribute, original)
-    for module in [m for m in sys.modules if m == "course_lib.checks"]:
-        del sys.modules[module]
+    sys.modules.pop("course_lib.checks", None)
     checks = importlib.import_module("course_lib.checks")
     checks.CELL_NONCE = nonce
-    _canaries.nonce = nonce
-    failures = _canaries()
+    failures = _canaries(nonce)
     sys.stdout.write(MARKER + json.dumps({"nonce": nonce, "replaced": replaced, "canaries_failed": failures}) + "\n")
     sys.stdout.flush()
 
 
 def seed(value: int) -> None:
-    """The grader seeds random, numpy and torch before every cell, so grading is repeatable."""
+    """The grader seeds random, numpy and torch (those imported) before every cell: repeatable grades."""
     import random
 
-    import numpy
-    import torch
-
+    global _seed
+    _seed = value
     random.seed(value)
-    numpy.random.seed(value)
-    torch.manual_seed(value)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(value)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(value)

@@ -1,0 +1,55 @@
+"""A two-answer sample lab that grades in about a second: the subject of tests and the grading benchmark."""
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+PLANTED_BUGS = '''
+[[bug]]
+name = "double_is_square"
+cell = "double"
+find = "return 2 * x"
+replace = "return x * x"
+fails = ["test_double"]
+
+[[bug]]
+name = "square_of_abs_wrong"
+cell = "square"
+find = "return x * x"
+replace = "return x * abs(x)"
+fails = ["test_square"]
+'''
+
+
+def nbgrader_cell(source, grade_id, *, solution=False, points=None):
+    cell = new_code_cell(source)
+    meta = {"grade": points is not None, "solution": solution, "locked": not solution,
+            "grade_id": grade_id, "schema_version": 3}
+    if points is not None:
+        meta["points"] = points
+    cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def sample_lab_notebook(lab="00_tiny"):
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["course"] = {"lab": lab, "title": "Tiny",
+                             "promises": [{"name": "double of 21", "expr": "double(21)", "expected": 42, "tol": 0}]}
+    nb.cells = [
+        new_markdown_cell("# A tiny lab"),
+        nbgrader_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double", solution=True),
+        nbgrader_cell("assert double(1) == 2, 'double(1) should be 2'\n### BEGIN HIDDEN TESTS\n"
+                      "assert double(-3) == -6, 'double(-3) should be -6'\n### END HIDDEN TESTS", "test_double", points=2),
+        nbgrader_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", "square", solution=True),
+        nbgrader_cell("from course_lib.checks import assert_close\nassert_close(square(3), 9, name='square(3)')\n"
+                      "### BEGIN HIDDEN TESTS\nassert_close(square(-4), 16, name='square(-4)')\n### END HIDDEN TESTS",
+                      "test_square", points=3),
+    ]
+    return nb
+
+
+def write_sample_labs(labs_dir, names=("00_tiny", "00_other")):
+    for lab in names:
+        (labs_dir / lab).mkdir(parents=True, exist_ok=True)
+        nbformat.write(sample_lab_notebook(lab), labs_dir / lab / f"{lab}.ipynb")
+    (labs_dir / names[0] / "bugs.toml").write_text(PLANTED_BUGS)
+    return labs_dir
