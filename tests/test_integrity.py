@@ -164,3 +164,23 @@ def test_bombs_and_escapes_cost_only_their_cell(tmp_path, lab, bomb, survivor):
     record = grade(tmp_path, source, release, nb)
     assert record.score == 5, (survivor, record.to_json())
     assert not os.path.exists("/etc/grader-was-here")
+
+
+def test_grading_refuses_without_sandbox_unless_told(course, tmp_path, monkeypatch, capsys):
+    import autograder.grading as grading
+    from autograder.cli import main
+    from autograder.sandbox import SandboxUnavailable
+
+    def unavailable():
+        raise SandboxUnavailable("bubblewrap (bwrap) is not usable here ... pass --no-sandbox.")
+
+    monkeypatch.setattr(grading, "require_sandbox", unavailable)
+    source = nbformat.read(course.source(LAB), as_version=4)
+    release = nbformat.read(course.release(LAB), as_version=4)
+    (tmp_path / "inbox").mkdir()
+    nbformat.write(reference_submission(release, source), tmp_path / "inbox" / "ada.ipynb")
+    args = ["--course-dir", str(course.root)]
+    main(args + ["collect", "folder", str(tmp_path / "inbox"), "-a", LAB])
+    assert main(args + ["grade", LAB]) == 2
+    assert "--no-sandbox" in capsys.readouterr().err
+    assert main(args + ["grade", LAB, "--no-sandbox", "-j", "1"]) == 0
