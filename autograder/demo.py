@@ -22,7 +22,7 @@ def run_demo(root: Path, echo=print) -> int:
     from .cli import print_grades
     from .grading import grade_lab
     from .collect import collect_folder
-    from .export import export_csv
+    from .export import EXPORTERS
     from .feedback import write_feedback
     from .release import bundle, release
 
@@ -73,7 +73,8 @@ def run_demo(root: Path, echo=print) -> int:
     for path in write_feedback(course, LAB):
         echo(f"  {path.relative_to(course.root)}")
     step("course export")
-    echo(f"  {export_csv(course).relative_to(course.root)}")
+    for name, exporter in EXPORTERS.items():
+        echo(f"  {name}: {exporter(course).relative_to(course.root)}")
     step("course grades")
     print_grades(course, echo=lambda s: echo("  " + s))
 
