@@ -40,6 +40,7 @@ verify: setup
 
 bench: setup
 	$(BIN)/python bench/micrograd_moons.py
+	$(BIN)/python bench/grading.py
 
 clean:
 	rm -rf $(VENV) demo-course .pytest_cache
