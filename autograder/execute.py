@@ -47,9 +47,10 @@ def kernel_environment(graded: bool, extra=None) -> dict:
     env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("NBGRADER_EXECUTION", None)
     if graded:
-        # Graded runs are deterministic and CPU-only; one thread so parallel workers don't fight.
+        # Graded runs are deterministic, CPU-only and offline (the sandbox has no network: datasets come
+        # from local copies); one thread so parallel workers don't fight.
         env.update(NBGRADER_EXECUTION="autograde", COURSE_FORCE_CPU="1", CUDA_VISIBLE_DEVICES="",
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COURSE_OFFLINE="1")
     if extra:
         env.update(extra)
     return env
@@ -161,7 +162,10 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
 
     def hook(make, index, cell, left):
         code = make(index, cell) if make else ""
-        return _text(kernel.run(code, timeout=min(30.0, left))[1]) if code else ""
+        if not code:
+            return ""
+        status, outputs, error = kernel.run(code, timeout=min(30.0, left))
+        return _text(outputs) + (f"\n[grader hook {status}: {error}]" if status != "ok" else "")
 
     def start_kernel():
         kernel.start() if kernel.km is None else kernel.restart()

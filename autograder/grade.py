@@ -187,9 +187,12 @@ def score_cells(nb, report, tampered, nonces=None) -> list:
             after = _guard_report(run.after_text, nonces[index] + "-after") if status == "ok" else {"replaced": [], "canaries_failed": []}
             if before is None or after is None or before["canaries_failed"] or after["canaries_failed"] or after["replaced"]:
                 status = "tampered"
+                found = ((before or {}).get("canaries_failed", []) + (after or {}).get("replaced", [])
+                         + (after or {}).get("canaries_failed", []))
+                silent = run.before_text if before is None else run.after_text
                 message = ("the grader could not verify the kernel's state around this test cell: "
-                           + ", ".join((before or {}).get("canaries_failed", []) + (after or {}).get("replaced", [])
-                                       + (after or {}).get("canaries_failed", [])) or "its check did not report")
+                           + (", ".join(found) if found else "its check did not report"
+                              + (f" ({silent.strip()[-300:]})" if silent.strip() else "")))
             replaced = (before or {}).get("replaced", [])
         credit = _credit(cell, nonces.get(index)) if nonces and status in ("ok", "error") else None
         if credit is not None:

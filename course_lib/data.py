@@ -310,11 +310,20 @@ def _atomic_write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
 
 
+def _temporary_file_in(folder: Path, name: str, dataset: str):
+    """(fd, path) of a new temporary file in folder, or a DataError that says where else to put the data."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    except OSError as err:
+        raise DataError(f"cannot write {dataset} into {folder} ({err.strerror or err}). Point COURSE_DATA at a "
+                        f"writable folder, or run `course data fetch {dataset}` where the cache is writable.") from err
+
+
 def _download(url: str, target: Path, spec: dict, dataset: str) -> None:
     """url -> target through a temporary file in the same folder, kept only if it verifies."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     limit = max(v.get("size", 1 << 34) for v in [spec] + spec.get("also_accept", []))
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    fd, tmp = _temporary_file_in(target.parent, target.name, dataset)
     try:
         with os.fdopen(fd, "wb") as out:
             try:
@@ -450,7 +459,6 @@ def torchvision_root(name: str = "fashion_mnist", download: bool | None = None) 
     found, _ = _locate(name, download)
     root = cache_dir() / "torchvision"
     raw = root / ds["torchvision_class"] / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
     for spec in ds["files"]:
         content = spec["content"]
         out = raw / content["name"]
@@ -460,7 +468,7 @@ def torchvision_root(name: str = "fashion_mnist", download: bool | None = None) 
                 continue
             except ChecksumError:
                 out.unlink()  # our own derived file: rebuild it from the verified .gz
-        fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{out.name}.", suffix=".part")
+        fd, tmp = _temporary_file_in(raw, out.name, name)
         try:
             with os.fdopen(fd, "wb") as dst, gzip.open(found[spec["name"]], "rb") as src:
                 for chunk in iter(lambda: src.read(1 << 20), b""):

@@ -35,16 +35,20 @@ def _spots(module_name):
                 ("importlib.import_module", importlib, "import_module")]
     if module_name == "numpy":
         numpy = sys.modules["numpy"]
-        spots = [(f"numpy.{n}", numpy, n) for n in ("allclose", "isclose", "array_equal", "abs", "all", "asarray", "isfinite")]
-        testing = getattr(numpy, "testing", None)
-        return spots + [(f"numpy.testing.{n}", testing, n) for n in ("assert_allclose", "assert_array_equal") if testing]
+        return [(f"numpy.{n}", numpy, n) for n in ("allclose", "isclose", "array_equal", "abs", "all", "asarray", "isfinite")]
+    if module_name == "numpy.testing":  # a submodule numpy imports lazily: never touch it through getattr
+        testing = sys.modules["numpy.testing"]
+        return [(f"numpy.testing.{n}", testing, n) for n in ("assert_allclose", "assert_array_equal")]
     if module_name == "torch":
         torch = sys.modules["torch"]
         spots = [(f"torch.{n}", torch, n) for n in ("allclose", "isclose", "equal", "all", "abs", "tensor", "isfinite")]
-        spots += [(f"torch.Tensor.{n}", torch.Tensor, n) for n in _TENSOR_METHODS if hasattr(torch.Tensor, n)]
-        testing = getattr(torch, "testing", None)
-        return spots + ([("torch.testing.assert_close", testing, "assert_close")] if testing else [])
+        return spots + [(f"torch.Tensor.{n}", torch.Tensor, n) for n in _TENSOR_METHODS if hasattr(torch.Tensor, n)]
+    if module_name == "torch.testing":
+        return [("torch.testing.assert_close", sys.modules["torch.testing"], "assert_close")]
     return []
+
+
+_WATCHED = ("numpy", "numpy.testing", "torch", "torch.testing")
 
 
 def _record(module_name):
@@ -57,7 +61,7 @@ class _RecordAfterImport(importlib.abc.MetaPathFinder):
     """Records numpy's and torch's functions right after their first import, before student code runs on."""
 
     def find_spec(self, name, path, target=None):
-        if name not in ("numpy", "torch"):
+        if name not in _WATCHED:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -68,9 +72,12 @@ class _RecordAfterImport(importlib.abc.MetaPathFinder):
 
                 def exec_module(module, run=run, name=name):
                     run(module)
-                    _record(name)
-                    if _seed is not None:  # imported inside a cell: seed it as if it had been there before
-                        seed(_seed)
+                    try:  # the guard must never break a student's import
+                        _record(name)
+                        if _seed is not None:  # imported inside a cell: seed it as if it had been there before
+                            _seed_module(name)
+                    except Exception:
+                        pass
 
                 spec.loader.exec_module = exec_module
                 return spec
@@ -79,7 +86,7 @@ class _RecordAfterImport(importlib.abc.MetaPathFinder):
 
 def snapshot():
     _originals.clear()
-    for group in ("builtins", "stdlib", "numpy", "torch"):
+    for group in ("builtins", "stdlib") + _WATCHED:
         if group in ("builtins", "stdlib") or group in sys.modules:
             _record(group)
     if not any(isinstance(f, _RecordAfterImport) for f in sys.meta_path):
@@ -111,8 +118,8 @@ def _canaries(nonce):
 
 def restore_and_verify(nonce):
     """Report replaced functions, restore them, reload the checks, run canaries; print one line."""
-    for group in ("numpy", "torch"):  # imported while the import hook was gone: record what is there now
-        if group in sys.modules and f"{group}.allclose" not in _originals:
+    for group in _WATCHED:  # imported while the import hook was gone: record what is there now
+        if group in sys.modules:
             _record(group)
     replaced = []
     for name, (owner, attribute, original) in _originals.items():
@@ -134,7 +141,13 @@ def seed(value: int) -> None:
     global _seed
     _seed = value
     random.seed(value)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(value)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(value)
+    for name in ("numpy", "torch"):
+        if name in sys.modules:
+            _seed_module(name)
+
+
+def _seed_module(name):
+    if name == "numpy":
+        sys.modules["numpy"].random.seed(_seed)
+    elif name == "torch":
+        sys.modules["torch"].manual_seed(_seed)

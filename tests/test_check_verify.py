@@ -54,6 +54,22 @@ def test_verify_fails_a_broken_promise(tiny_labs, capsys):
         nbformat.write(nbformat.reads(original, as_version=4), path)
 
 
+def test_full_only_promises_are_checked_in_full_runs_and_skipped_when_graded(tiny_labs, capsys):
+    path = tiny_labs / LAB / f"{LAB}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    original = json.dumps(nb)
+    nb.metadata["course"]["promises"].append(
+        {"name": "trained number", "expr": "double(1)", "at_least": 3, "full_only": True})
+    nbformat.write(nb, path)
+    try:
+        assert main(["verify", LAB, "--graded"]) == 0
+        assert "[skip] trained number: full run only" in capsys.readouterr().out
+        assert main(["verify", LAB]) == 1
+        assert "[FAIL] trained number: 2 (promised >= 3)" in capsys.readouterr().out
+    finally:
+        nbformat.write(nbformat.reads(original, as_version=4), path)
+
+
 def test_promise_targets():
     assert check_promise({"name": "a", "expected": 1.0, "tol": 0.1}, 1.05).ok
     assert not check_promise({"name": "a", "expected": 1.0, "tol": 0.01}, 1.05).ok

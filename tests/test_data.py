@@ -252,6 +252,19 @@ def test_resolve_downloads_when_nothing_is_local_and_online(places, tmp_path, mo
         data.resolve("greeting")
 
 
+def test_an_unwritable_cache_is_a_clear_data_error_not_an_oserror(places, tmp_path, monkeypatch, server):
+    www, base = server
+    (www / "hello.txt").write_bytes(GREETING)
+    greeting_manifest(tmp_path, monkeypatch, url=f"{base}/hello.txt")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    monkeypatch.setenv("COURSE_DATA_CACHE", str(in_the_way / "cache"))  # as in a read-only sandbox
+    monkeypatch.delenv("COURSE_OFFLINE")
+    with pytest.raises(data.DataError, match="cannot write greeting into .*COURSE_DATA"):
+        data.resolve("greeting")
+    assert list(www.iterdir()) == [www / "hello.txt"] and in_the_way.read_text() == "not a folder"
+
+
 # ----------------------------------------------------------------------------- MNIST and Fashion-MNIST
 
 def test_fashion_mnist_loads_through_torchvision_from_the_debian_files(places, monkeypatch):

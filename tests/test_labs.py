@@ -42,13 +42,22 @@ def test_release_contains_no_solution_and_no_hidden_test(graded):
     text = course.release(lab).read_text()
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     from autograder.notebooks import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END
+    markers = ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END))
+    public = []  # lines a student is meant to see (a hidden test may repeat a visible test's setup line)
+    secret = []
     for cell in source.cells:
-        for begin, end in ((SOLUTION_BEGIN, SOLUTION_END), (HIDDEN_BEGIN, HIDDEN_END)):
-            if begin in cell.source:
-                inside = cell.source.split(begin, 1)[1].split(end, 1)[0]
-                for line in inside.strip().splitlines():
-                    if len(line.strip()) > 25:  # long enough to be specific to the answer
-                        assert line.strip() not in text, f"{lab}: answer line leaked into the release: {line.strip()}"
+        rest = cell.source
+        for begin, end in markers:
+            while begin in rest:
+                head, tail = rest.split(begin, 1)
+                inside, rest = tail.split(end, 1) if end in tail else (tail, "")
+                public.append(head)
+                secret.extend(line.strip() for line in inside.splitlines())
+        public.append(rest)
+    public_text = "\n".join(public)
+    for line in secret:
+        if len(line) > 25 and line not in public_text:  # long enough to be specific to the answer
+            assert line not in text, f"{lab}: answer line leaked into the release: {line}"
 
 
 def test_reference_gets_full_marks(graded):
