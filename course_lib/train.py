@@ -18,6 +18,7 @@ class History:
     steps: list = field(default_factory=list)
     losses: list = field(default_factory=list)
     evals: list = field(default_factory=list)  # (step, {"val": 2.1, ...})
+    info: dict = field(default_factory=dict)   # how it ran: device, precision, seconds, ...
 
     def last(self, key=None):
         if key is None:
