@@ -26,6 +26,10 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = False      # biases in Linear and LayerNorm (nanoGPT's shakespeare config: none)
+    # "fused": F.scaled_dot_product_attention; "explicit": the three operations the lab writes by hand;
+    # "auto": fused on GPUs, explicit on CPUs, where PyTorch's fused kernel is the slower one at these
+    # sizes (its backward took 2.8 ms per layer at T=64 on our 2-core CPU, 45% of a training step).
+    attention: str = "auto"
 
 
 class CausalSelfAttention(nn.Module):
@@ -35,19 +39,30 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         assert config.n_embd % config.n_head == 0, "n_embd must split evenly into heads"
         self.n_head = config.n_head
+        self.attention = config.attention
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
+        self.attn_dropout = nn.Dropout(config.dropout)
         self.resid_dropout = nn.Dropout(config.dropout)
+        future = torch.ones(config.block_size, config.block_size, dtype=torch.bool).triu(1)
+        self.register_buffer("future", future, persistent=False)  # True above the diagonal
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_size): the heads become a batch dimension
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        # softmax(q k^T / sqrt(head_size)) v with the future masked out, in one fused kernel
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        if self.attention == "fused" or (self.attention == "auto" and x.device.type != "cpu"):
+            # softmax(q k^T / sqrt(head_size)) v with the future masked out, in one fused kernel
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        else:
+            # the same, step by step; scores and softmax in fp32 even under bf16 autocast
+            scores = (q @ k.transpose(-2, -1)).float() * (1.0 / math.sqrt(k.size(-1)))
+            scores = scores.masked_fill(self.future[:T, :T], float("-inf"))
+            weights = self.attn_dropout(F.softmax(scores, dim=-1))
+            y = weights.to(v.dtype) @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.proj(y))
 
@@ -119,10 +134,12 @@ class GPT(nn.Module):
         x = self.drop(self.token_embedding(idx) + self.position_embedding(positions))
         for block in self.blocks:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))
+        x = self.ln_f(x)
+        with torch.autocast(x.device.type, enabled=False):  # 65 outputs: cheap in fp32, and the loss stays exact
+            logits = self.lm_head(x.float())
         if targets is None:
             return logits, None
-        loss = F.cross_entropy(logits.view(B * T, -1).float(), targets.reshape(B * T))
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T))
         return logits, loss
 
     @torch.no_grad()
@@ -131,7 +148,7 @@ class GPT(nn.Module):
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size:]
             logits, _ = self(context)
-            logits = logits[:, -1, :].float() / temperature
+            logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                 logits[logits < kth] = -float("inf")

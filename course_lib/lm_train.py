@@ -120,6 +120,22 @@ def estimate_loss(model, splits: dict, block_size: int, config: TrainConfig, dev
     return out
 
 
+@torch.no_grad()
+def split_loss(model, data: torch.Tensor, block_size: int, batch_size: int = 256, device=None) -> float:
+    """Mean loss over a whole split, every token predicted once (non-overlapping windows, eval mode).
+    Slower than estimate_loss but without its sampling noise (about ±0.02 with 20 batches of 12x64)."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    n = (len(data) - 1) // block_size
+    x, y = data[:n * block_size].view(n, block_size), data[1:n * block_size + 1].view(n, block_size)
+    total = 0.0
+    for i in range(0, n, batch_size):
+        total += model(x[i:i + batch_size].to(device), y[i:i + batch_size].to(device))[1].item() * len(x[i:i + batch_size])
+    model.train(was_training)
+    return total / n
+
+
 def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig,
              device: torch.device = None, block_size: int = None) -> History:
     """Train model (called as model(x, y) -> (logits, loss)) on 1-D token tensors; returns its History."""

@@ -137,3 +137,11 @@ def test_recipes_build_their_configs():
     assert (train.max_iters, train.batch_size, train.eval_iters, train.learning_rate) == (2000, 12, 20, 1e-3)
     assert (train.beta2, train.weight_decay, train.grad_clip, train.warmup_iters) == (0.99, 0.1, 1.0, 100)
     assert "5min" in RECIPES and RECIPES["5min"].target_val < cpu.target_val
+
+
+def test_fused_and_explicit_attention_compute_the_same_model():
+    fused, explicit = tiny_model(attention="fused").eval(), tiny_model(attention="explicit").eval()
+    explicit.load_state_dict(fused.state_dict())
+    idx, targets = torch.randint(11, (3, 8)), torch.randint(11, (3, 8))
+    (a, loss_a), (b, loss_b) = fused(idx, targets), explicit(idx, targets)
+    assert torch.allclose(a, b, atol=1e-5) and torch.allclose(loss_a, loss_b, atol=1e-6)
