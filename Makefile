@@ -41,6 +41,7 @@ verify: setup
 bench: setup
 	$(BIN)/python bench/micrograd_moons.py
 	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/gpt_shakespeare.py
 
 clean:
 	rm -rf $(VENV) demo-course .pytest_cache
