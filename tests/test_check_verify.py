@@ -63,7 +63,7 @@ def test_full_only_promises_are_checked_in_full_runs_and_skipped_when_graded(tin
     nbformat.write(nb, path)
     try:
         assert main(["verify", LAB, "--graded"]) == 0
-        assert "[skip] trained number: full run only" in capsys.readouterr().out
+        assert "[skip] trained number (full run only)" in capsys.readouterr().out
         assert main(["verify", LAB]) == 1
         assert "[FAIL] trained number: 2 (promised >= 3)" in capsys.readouterr().out
     finally:
