@@ -18,13 +18,15 @@ fused causal attention, GELU, no biases, tied output layer, GPT-2 init) with the
 - course_lib: course_lib.lm_train.train_lm (bf16 autocast where the CPU multiplies bf16 natively,
   fused AdamW, batches gathered in one indexing operation, inference-mode evaluation).
 
-`--recipe 5min` trains the lab's full-run configuration (the best val loss we found for about
-five minutes of this CPU) with course_lib only. Prints each run's val loss, time and ms per step,
+`--recipe 5min` trains the lab's full-run configuration (the best val loss we found for five minutes
+of a 2-core CPU) and `--recipe gpu --device cuda` nanoGPT's GPU recipe, with course_lib only. Prints each run's val loss, time and ms per step,
 the speed ratio, and as its last line `val_loss=... wall_s=... tokens_per_s=...` (course_lib).
 Exits 1 when course_lib's val loss misses the recipe's target.
 """
 import argparse
+import contextlib
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -111,11 +113,25 @@ def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
         return val, time.perf_counter() - t_start, model
 
 
-def course_lib_run(model_config, config, train_ids, val_ids, seed=1337):
+def lab_block_class():
+    """The Block of lab 4's reference solution (one matrix product per head), read from the source notebook."""
+    import json
+
+    notebook = Path(__file__).resolve().parent.parent / "labs" / "04_gpt" / "04_gpt.ipynb"
+    cells = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+             for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"}
+    namespace = {"math": math, "torch": torch, "nn": torch.nn, "F": torch.nn.functional}
+    with contextlib.redirect_stdout(io.StringIO()):  # the cells' own demonstrations
+        for cell in ("attention", "head", "multihead", "feedforward", "block"):
+            exec(cells[cell], namespace)
+    return namespace["Block"]
+
+
+def course_lib_run(model_config, config, train_ids, val_ids, device, block=None, seed=1337):
     torch.manual_seed(seed)
-    model = GPT(model_config)
-    history = train_lm(model, train_ids, val_ids, config)
-    return history.last("val"), history.info["seconds"], model
+    model = GPT(model_config, block=block) if block else GPT(model_config)
+    history = train_lm(model, train_ids, val_ids, config, device=device)
+    return history, model
 
 
 def main(argv=None):
@@ -124,19 +140,27 @@ def main(argv=None):
     parser.add_argument("--max-iters", type=int, help="fewer steps, for a quick look (targets not checked)")
     parser.add_argument("--no-baseline", action="store_true", help="course_lib only")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="course_lib's device (the nanoGPT baseline is the CPU loop: use --no-baseline on cuda)")
+    parser.add_argument("--lab-blocks", action="store_true",
+                        help="train with lab 4's reference Block (per-head products) instead of course_lib's")
+    parser.add_argument("--progress", action="store_true", help="a progress bar with the latest evaluation")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
 
     recipe = RECIPES[args.recipe]
     train_ids, val_ids, vocab = encode_shakespeare()
     model_config = recipe.model(vocab_size=vocab)
-    config = recipe.train(progress=False, precision=args.precision)
+    config = recipe.train(progress=args.progress, precision=args.precision)
     if args.max_iters:
         config.max_iters = config.lr_decay_iters = args.max_iters
-    dtype = autocast_dtype(torch.device("cpu"), args.precision)
+    dtype = autocast_dtype(device, args.precision)
     tokens = config.batch_size * model_config.block_size * config.max_iters
+    blocks_note = " with lab 4's blocks" if args.lab_blocks else ""
     print(f"recipe {args.recipe}: {model_config}; {config.max_iters} steps of {config.batch_size}x"
           f"{model_config.block_size} tokens; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"course_lib precision: {dtype or torch.float32}")
+          f"course_lib on {device}{blocks_note}, "
+          f"precision: {dtype or torch.float32}")
 
     block = model_config.block_size
     print("val = the loop's own estimate (mean of eval_iters random batches, as nanoGPT reports it); "
@@ -147,10 +171,19 @@ def main(argv=None):
         baseline_whole = split_loss(model, val_ids, block)
         print(f"nanoGPT loop (fp32):  val {val_b:.4f}  whole val {baseline_whole:.4f}  {baseline_s:6.1f} s  "
               f"{1000 * baseline_s / config.max_iters:.1f} ms/step")
-    val, seconds, model = course_lib_run(model_config, config, train_ids, val_ids)
+    history, model = course_lib_run(model_config, config, train_ids, val_ids, device,
+                                    block=lab_block_class() if args.lab_blocks else None)
+    # with keep_best (the GPU recipe, as nanoGPT's config: it saves only improvements) the model ends at its best
+    val, seconds = history.info.get("best_val", history.last("val")), history.info["seconds"]
     whole = split_loss(model, val_ids, block)
-    print(f"course_lib loop:      val {val:.4f}  whole val {whole:.4f}  {seconds:6.1f} s  "
-          f"{1000 * seconds / config.max_iters:.1f} ms/step")
+    print(f"course_lib loop:      val {val:.4f} (last {history.last('val'):.4f})  "
+          f"whole val {whole:.4f}  {seconds:6.1f} s  {1000 * seconds / config.max_iters:.1f} ms/step")
+    if device.type == "cuda":
+        # nanoGPT's MFU: model FLOPs per second over the chip's peak (H100/H200 SXM: 989 TFLOP/s dense bf16)
+        achieved = model.estimate_flops_per_token() * tokens / seconds
+        peak = float(os.environ.get("PEAK_TFLOPS", "989")) * 1e12
+        print(f"{torch.cuda.get_device_name()}: {achieved / 1e12:.1f} TFLOP/s of model FLOPs, "
+              f"MFU {100 * achieved / peak:.1f}% of {peak / 1e12:.0f} TFLOP/s (training time includes evaluation)")
     ok = True
     if baseline_s:
         fast = seconds <= 0.5 * baseline_s

@@ -1,6 +1,7 @@
 """course_lib.gpt and course_lib.lm_train on tiny models: causality, generation, batches, schedule,
 precision choice, checkpoint resume."""
 import math
+import types
 
 import pytest
 import torch
@@ -130,13 +131,66 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert not (tmp_path / "ckpt.pt.part").exists()
 
 
+def test_a_time_budget_shortens_the_run_and_compresses_the_schedule(monkeypatch):
+    # a fake clock on which every batch drawn (training or evaluation) takes one second
+    now = [0.0]
+    real_get_batch = lm_train.get_batch
+
+    def slow_get_batch(*args, **kw):
+        now[0] += 1.0
+        return real_get_batch(*args, **kw)
+
+    monkeypatch.setattr(lm_train, "get_batch", slow_get_batch)
+    monkeypatch.setattr(lm_train, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    train, val = _data()
+    history = train_lm(tiny_model(), train, val, _config(precision="fp32", max_iters=1000, lr_decay_iters=1000,
+                                                         max_seconds=200))
+    planned = history.info["planned_iters"]
+    assert 100 < planned < 150, planned  # about 1 s per step plus 8 s per evaluation every 20 steps
+    assert history.evals[-1][0] == planned and len(history.losses) == planned
+    assert history.info["seconds"] <= 200
+    assert history.info["config"]["max_iters"] == 1000  # the caller's config is not changed
+
+
+def test_shortened_schedule_still_decays_to_min_lr():
+    from course_lib.lm_train import _shortened
+
+    config = _config(max_iters=1000, lr_decay_iters=1000, warmup_iters=10)
+    short = _shortened(config, 100)
+    assert (short.max_iters, short.lr_decay_iters, short.warmup_iters) == (100, 100, 10)
+    assert learning_rate_at(100, short) == pytest.approx(short.min_lr)
+    assert _shortened(config, 5000) is config
+
+
+def test_keep_best_ends_with_the_weights_of_the_best_evaluation(monkeypatch):
+    scripted_val = iter([3.0, 2.0, 1.5, 2.5, 2.8])  # the best at the third evaluation, step 40
+    weights_at = {}
+
+    def scripted_estimate(model, splits, *args, **kw):
+        weights_at[len(weights_at) * 20] = {k: v.clone() for k, v in model.state_dict().items()}
+        return {"train": 1.0, "val": next(scripted_val)}
+
+    monkeypatch.setattr(lm_train, "estimate_loss", scripted_estimate)
+    train, val = _data()
+    model = tiny_model()
+    history = train_lm(model, train, val, _config(precision="fp32", max_iters=80, lr_decay_iters=80, keep_best=True))
+    assert (history.info["best_step"], history.info["best_val"]) == (40, 1.5)
+    final = model.state_dict()
+    assert all(torch.equal(final[k], weights_at[40][k]) for k in final)
+    assert not all(torch.equal(final[k], weights_at[80][k]) for k in final)
+
+
 def test_recipes_build_their_configs():
     cpu = RECIPES["cpu"]
     model, train = cpu.model(vocab_size=65), cpu.train()
     assert (model.n_layer, model.n_head, model.n_embd, model.block_size, model.dropout) == (4, 4, 128, 64, 0.0)
     assert (train.max_iters, train.batch_size, train.eval_iters, train.learning_rate) == (2000, 12, 20, 1e-3)
     assert (train.beta2, train.weight_decay, train.grad_clip, train.warmup_iters) == (0.99, 0.1, 1.0, 100)
-    assert "5min" in RECIPES and RECIPES["5min"].target_val < cpu.target_val
+    five = RECIPES["5min"]
+    assert five.target_val < cpu.target_val and five.train().max_seconds == 300
+    gpu = RECIPES["gpu"]
+    assert (gpu.model().n_layer, gpu.model().n_embd, gpu.model().block_size) == (6, 384, 256)
+    assert gpu.train().keep_best and gpu.train().batch_size == 64
 
 
 def test_fused_and_explicit_attention_compute_the_same_model():
