@@ -46,6 +46,10 @@ def kernel_environment(graded: bool, extra=None) -> dict:
     env = {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in SECRET_WORDS)}
     env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("NBGRADER_EXECUTION", None)
+    # torch writes its cache folders into os.environ the first time it compiles or imports dynamo; the
+    # grader's own (/tmp/torchinductor_root) is not writable by the sandboxed kernel's user
+    for cache in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
+        env.pop(cache, None)
     if graded:
         # Graded runs are deterministic, CPU-only and offline (the sandbox has no network: datasets come
         # from local copies); one thread so parallel workers don't fight.

@@ -63,8 +63,8 @@ def bwrap_prefix(scratch: Path, connection_file: Path, hidden=(), limits: Limits
     scratch = str(Path(scratch).resolve())
     uid = sandbox_uid()
     home = str(Path.home().resolve())
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--tmpfs", "/dev/shm", "--perms", "0755", "--tmpfs", str(REPO_ROOT)]
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
+            "--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "0755", "--tmpfs", str(REPO_ROOT)]
     for keep in (Path(sys.prefix), REPO_ROOT / "course_lib", REPO_ROOT / "data"):
         if keep.exists() and str(keep.resolve()).startswith(str(REPO_ROOT)):
             args += ["--ro-bind", str(keep), str(keep)]

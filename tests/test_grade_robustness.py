@@ -119,3 +119,25 @@ def test_student_code_does_not_see_tokens(tmp_path, lab, monkeypatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
     nb = with_answer(lab[2], "double", "import os\nassert 'SLACK_BOT_TOKEN' not in os.environ\ndef double(x):\n    return 2 * x")
     assert grade(tmp_path, lab, nb).score == 5
+
+
+def test_kernels_do_not_inherit_the_graders_torch_cache_folders(monkeypatch):
+    from autograder.execute import kernel_environment
+
+    # torch sets these in os.environ at its first compile or dynamo import, pointing at the grader's own
+    # /tmp/torchinductor_root, which the sandboxed kernel's user cannot write (a PermissionError in
+    # every training cell that touched dynamo)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_root")
+    monkeypatch.setenv("TRITON_CACHE_DIR", "/tmp/triton_root")
+    env = kernel_environment(graded=True)
+    assert "TORCHINDUCTOR_CACHE_DIR" not in env and "TRITON_CACHE_DIR" not in env
+    assert env["NBGRADER_EXECUTION"] == "autograde"
+
+
+def test_sandbox_tmp_is_writable_by_the_kernel_user(tmp_path):
+    from autograder.sandbox import bwrap_prefix
+
+    args = bwrap_prefix(tmp_path, tmp_path / "kernel.json")
+    for folder in ("/tmp", "/dev/shm"):
+        i = args.index(folder)
+        assert args[i - 3:i] == ["--perms", "1777", "--tmpfs"], args[i - 3:i + 1]
