@@ -11,6 +11,8 @@ written in the notebook.
 import numpy as np
 import torch
 
+from .plots import _axes
+
 MIXTURE_MEANS = (-0.5, 0.5)
 MIXTURE_WEIGHTS = (0.3, 0.7)
 MIXTURE_STD = 0.2
@@ -89,10 +91,7 @@ def chamfer_distance(a, b, chunk=4096):
 
 def plot_histograms(data, samples, ax=None, bins=100, title="data and samples", density_curve=True):
     """Histograms of 1D data and samples on one axis, with the mixture's density when density_curve."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
+    ax = _axes(ax, figsize=(6, 3.5))
     data = np.asarray(torch.as_tensor(data).detach().cpu()).ravel()
     samples = np.asarray(torch.as_tensor(samples).detach().cpu()).ravel()
     edges = np.linspace(-1.5, 1.5, bins + 1)
@@ -108,10 +107,7 @@ def plot_histograms(data, samples, ax=None, bins=100, title="data and samples", 
 
 def plot_points(points, ax=None, title="", lim=4.5, color="C0", s=2):
     """A scatter of 2D points on a square axis from -lim to lim."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4, 4))
+    ax = _axes(ax, figsize=(4, 4))
     points = np.asarray(torch.as_tensor(points).detach().cpu().float())
     ax.scatter(points[:, 0], points[:, 1], s=s, alpha=0.5, color=color)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), title=title, aspect="equal")

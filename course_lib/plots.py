@@ -2,11 +2,12 @@
 import numpy as np
 
 
-def _axes(ax):
+def _axes(ax, figsize=(6, 4)):
+    """ax, or the axes of a new figure of figsize."""
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=figsize)
     return ax
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import data
+from .plots import _axes
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -88,11 +89,8 @@ def show_images(images, labels=None, predictions=None, class_names=CLASSES, ncol
 
 def plot_confusion_matrix(counts, class_names=CLASSES, ax=None, title="confusion matrix"):
     """counts[i, j]: how many examples of true class i were predicted as class j; each cell shows its count."""
-    import matplotlib.pyplot as plt
-
     counts = np.asarray(counts.cpu() if hasattr(counts, "cpu") else counts)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 6))
+    ax = _axes(ax, figsize=(7, 6))
     image = ax.imshow(counts, cmap="Blues")
     k = len(class_names)
     ax.set_xticks(range(k), class_names, rotation=60, ha="right")
