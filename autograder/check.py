@@ -1,13 +1,30 @@
-"""`course check NOTEBOOK`: for students, run the notebook the way the grader will and explain."""
+"""`course check NOTEBOOK`: for students, grade the notebook the way the grader will, on the visible tests.
+
+The same stages as `course grade` (test cells restored from the released notebook, the guard around
+every test cell, per-check credit), without the sandbox (it is the student's own machine) and with
+the release standing in for the source (a student has no hidden tests).
+"""
 import tempfile
 from pathlib import Path
 
-from .execute import kernel_environment, run_cells
-from .grade import score_cells
+import nbformat
+
+from .grade import grade_notebook
 from .notebooks import NotebookProblem, is_solution_cell, is_test_cell, lab_of, nbgrader_meta, read_notebook
 
+RELEASED = Path(__file__).resolve().parent.parent / "course_lib" / "released"  # the bundle's pristine releases
 
-def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0) -> bool:
+
+def released_copy(lab: str, folders=(RELEASED,)):
+    """The notebook of lab as it was released (the bundle keeps a copy), or None."""
+    for folder in folders:
+        for path in (Path(folder) / f"{lab}.ipynb", Path(folder) / lab / f"{lab}.ipynb"):  # a bundle, a course's release/
+            if path.is_file():
+                return nbformat.read(path, as_version=4)
+    return None
+
+
+def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, released_folders=(RELEASED,)) -> bool:
     path = Path(path)
     try:
         nb = read_notebook(path)
@@ -21,20 +38,28 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0) -> 
     if lab is None:
         echo(f"{path.name} carries no course metadata: start from the released notebook of your lab.")
         return False
-    tests = [c for c in nb.cells if is_test_cell(c)]
+    release = released_copy(lab, released_folders)
+    if release is None:
+        echo(f"note: no released copy of {lab} was found in {', '.join(map(str, released_folders))}: test cells you "
+             "edited are checked as you left them (the grader puts back the originals).")
+        release = nb
+    tests = [c for c in release.cells if is_test_cell(c)]
     total = sum(float(nbgrader_meta(c).get("points", 0)) for c in tests)
     unanswered = [nbgrader_meta(c).get("grade_id") for c in nb.cells
                   if is_solution_cell(c) and "raise NotImplementedError" in c.source]
     echo(f"{path.name}: lab {lab}; {len(tests)} graded test cells worth {total:g} points.")
-    echo("Running it as the grader will (small training budgets, CPU) ...")
+    echo("Running it as the grader will (small training budgets, CPU, the released test cells) ...")
     with tempfile.TemporaryDirectory(prefix="course-check-") as scratch:
-        report = run_cells(nb, cwd=scratch, env=kernel_environment(graded=True), cell_timeout=cell_timeout, budget=budget)
-    results = score_cells(nb, report, [])
+        results, report, _ = grade_notebook(nb, release, release, scratch=scratch, cell_timeout=cell_timeout, budget=budget)
     for r in results:
-        mark = "passes" if r.status == "passed" else "FAILS"
-        line = f"  {r.grade_id} ({r.max_points:g} points): {mark} the visible tests"
-        if r.status != "passed":
-            line += f" - {r.message}"
+        if r.status == "passed":
+            line = f"  {r.grade_id}: passes the visible tests ({r.points:g} of {r.max_points:g} points)"
+        else:
+            line = f"  {r.grade_id}: {r.points:g} of {r.max_points:g} points ({r.status}) - {r.message}"
+        if r.tampered:
+            line += " [this test cell was edited in your notebook: the original was run]"
+        if r.replaced:
+            line += f" [changed before this test and put back by the grader: {', '.join(r.replaced)}]"
         echo(line)
     crashed = [run for run in report.cells if run.status in ("timeout", "died")]
     for run in crashed:
@@ -42,6 +67,8 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0) -> 
     if unanswered:
         echo(f"Still to answer (they raise NotImplementedError): {', '.join(unanswered)}")
     passing = sum(r.status == "passed" for r in results)
-    echo(f"{passing} of {len(results)} test cells pass their visible tests in {report.seconds:.0f} s. "
-         "Hidden tests also run when your notebook is graded, so passing here is necessary, not sufficient.")
+    points = sum(r.points for r in results)
+    echo(f"{passing} of {len(results)} test cells pass their visible tests: {points:g} of {total:g} points, "
+         f"in {report.seconds:.0f} s. Hidden tests also run when your notebook is graded, so this is the most "
+         "you can expect, not a promise.")
     return passing == len(results) and not crashed

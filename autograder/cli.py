@@ -96,7 +96,10 @@ def cmd_feedback(args):
 def cmd_export(args):
     from .export import EXPORTERS, FORMATS
 
+    from .gradebook import require_grades
+
     course, failed = Course(args.course_dir), 0
+    require_grades(course)  # one line, not one per format, when there is nothing to export
     for name in (FORMATS if args.format == "all" else [args.format]):
         try:
             print(f"{name}: {EXPORTERS[name](course, args.out if args.format != 'all' else None)}")
@@ -114,8 +117,9 @@ def print_grades(course: Course, echo=print, versions=False):
 
     labs, quiz = graded_items(course)
     columns = [*labs, quiz]
+    grades = final_grades(course)  # raises (one line) before the header when nothing is graded
     echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
-    for grade in final_grades(course):
+    for grade in grades:
         cells = []
         for name in columns:
             value = grade.quiz if name == quiz else grade.labs[name]
@@ -139,9 +143,10 @@ def cmd_grades(args):
 
 
 def cmd_check(args):
-    from .check import check_notebook
+    from .check import RELEASED, check_notebook
 
-    return 0 if check_notebook(Path(args.notebook)) else 1
+    # a student's bundle keeps the releases in course_lib/released; an instructor's course in release/
+    return 0 if check_notebook(Path(args.notebook), released_folders=(RELEASED, Course(args.course_dir).root / "release")) else 1
 
 
 def cmd_verify(args):

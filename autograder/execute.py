@@ -46,6 +46,11 @@ def kernel_environment(graded: bool, extra=None) -> dict:
     env = {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in SECRET_WORDS)}
     env.update(MPLBACKEND="Agg", PYTHONHASHSEED="0", PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("NBGRADER_EXECUTION", None)
+    # the kernel may have another HOME (the sandbox's scratch): "~" in the data folders means the instructor's
+    from course_lib.data import course_data_folders
+
+    if env.get("COURSE_DATA"):
+        env["COURSE_DATA"] = os.pathsep.join(map(str, course_data_folders()))
     # torch writes its cache folders into os.environ the first time it compiles or imports dynamo; the
     # grader's own (/tmp/torchinductor_root) is not writable by the sandboxed kernel's user
     for cache in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR"):
@@ -64,7 +69,7 @@ class Kernel:
     """A python kernel of this interpreter (so it sees the same course_lib and torch)."""
 
     def __init__(self, cwd, env, sandbox=None):
-        """sandbox: None, or a function (scratch, connection_file) -> argv prefix that isolates the kernel."""
+        """sandbox: None, or a function (scratch) -> argv prefix that runs the kernel isolated (sandbox.py)."""
         self.cwd, self.env, self.sandbox = str(cwd), env, sandbox
         self.km = None
         self.kc = None
@@ -73,7 +78,7 @@ class Kernel:
         # IPC sockets in the scratch directory: no TCP port, nothing reachable from outside.
         km = KernelManager(transport="ipc", ip=os.path.join(self.cwd, ".kernel"))
         km.connection_file = os.path.join(self.cwd, ".kernel.json")
-        prefix = self.sandbox(self.cwd, km.connection_file) if self.sandbox else []
+        prefix = self.sandbox(self.cwd) if self.sandbox else []
         km._kernel_spec = KernelSpec(
             argv=prefix + [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name="course grader", language="python",
@@ -138,19 +143,44 @@ class Kernel:
         if chars > MAX_OUTPUT_CHARS:
             outputs.append(output_from_msg({"msg_type": "stream", "header": {"msg_type": "stream"},
                                             "content": {"name": "stderr", "text": f"[output truncated: {chars} characters]\n"}}))
+        # A cell passes only if both channels say so: the error message on iopub (which a patched
+        # showtraceback suppresses) and the status of the execute reply (which a post_run_cell
+        # callback can turn to ok). Neither alone can be trusted; course_lib.guard checks the rest.
+        reply = self._reply(msg_id)
+        if reply is None:
+            return "error", outputs, error or "the kernel sent no reply for this cell"
+        if reply.get("status") != "ok" and not error:
+            error = f"{reply.get('ename', 'Error')}: {reply.get('evalue', '')}" if reply.get("ename") else \
+                f"the cell failed (status {reply.get('status')})"
         return ("error" if error else "ok"), outputs, error
+
+    def _reply(self, msg_id, timeout=10.0):
+        """The execute reply for msg_id (earlier replies still queued are skipped)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.kc.get_shell_msg(timeout=0.2)
+            except queue.Empty:
+                if not self.km.is_alive():
+                    return None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+        return None
 
 
 @dataclass
 class Hooks:
     """Grader code run around student cells; its output is kept apart from the cell's outputs.
 
-    on_start runs after every kernel (re)start; before(index, cell) and after(index, cell) return
-    code to run just before and just after a cell (or "" for nothing).
+    on_start() returns code to run after every kernel (re)start, before any cell; before(index, cell)
+    and after(index, cell) return code to run just before and just after a cell (or "" for nothing);
+    source(index, cell) returns the code to run for the cell itself (default: its source).
     """
-    on_start: str = ""
+    on_start: object = None
     before: object = None
     after: object = None
+    source: object = None
 
 
 def _text(outputs) -> str:
@@ -173,8 +203,9 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
 
     def start_kernel():
         kernel.start() if kernel.km is None else kernel.restart()
-        if hooks.on_start:
-            kernel.run(hooks.on_start, timeout=60.0)
+        code = hooks.on_start() if hooks.on_start else ""
+        if code:
+            kernel.run(code, timeout=60.0)
 
     start_kernel()
     replayable = []  # indices of cells that ran fine, replayed after a restart
@@ -190,7 +221,8 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
                 continue
             before = hook(hooks.before, index, cell, left)
             t0 = time.monotonic()
-            status, outputs, error = kernel.run(cell.source, timeout=min(cell_timeout, left))
+            code = hooks.source(index, cell) if hooks.source else cell.source
+            status, outputs, error = kernel.run(code, timeout=min(cell_timeout, left))
             cell.outputs = outputs
             run = CellRun(index, status, time.monotonic() - t0, error, before_text=before)
             report.cells.append(run)
@@ -200,12 +232,13 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
             elif status in ("timeout", "died") and not _kernel_usable(kernel, status):
                 report.kernel_restarts += 1
                 start_kernel()
-                for earlier in replayable:
+                for earlier in replayable:  # hooks too: what the grader's hooks set up lived in the dead kernel
                     left = budget - (time.monotonic() - start)
                     if left <= 1:
                         break
                     hook(hooks.before, earlier, nb.cells[earlier], left)
                     kernel.run(nb.cells[earlier].source, timeout=min(cell_timeout, left))
+                    hook(hooks.after, earlier, nb.cells[earlier], budget - (time.monotonic() - start))
     finally:
         kernel.stop()
         report.seconds = time.monotonic() - start

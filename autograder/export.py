@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .course import Course, CourseError, read_roster
 from .final_grade import final_grades, graded_items, percent
+from .feedback import student_safe
 from .gradebook import load_result, scores
 
 FORMATS = ("csv", "questions", "canvas", "moodle", "gradescope")
@@ -125,10 +126,10 @@ def export_gradescope(course: Course, out: Path = None) -> Path:
                 continue
             tests = [{"name": c["grade_id"], "number": str(i + 1), "score": c["points"], "max_score": c["max_points"],
                       "status": "passed" if c["status"] == "passed" else "failed",
-                      "output": c["message"], "visibility": "after_published"}
+                      "output": student_safe(c["message"], course), "visibility": "after_published"}
                      for i, c in enumerate(result["cells"])]
             payload = {"score": result["score"], "execution_time": round(result["seconds"], 1),
-                       "output": result.get("problem", ""), "visibility": "after_published",
+                       "output": student_safe(result.get("problem", ""), course), "visibility": "after_published",
                        "stdout_visibility": "hidden", "tests": tests}
             path = base / sid / lab / "results.json"
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,21 +1,66 @@
-"""Feedback for students: their executed notebook as HTML, with test results but no hidden test code."""
+"""Feedback for students: their executed notebook as HTML, with test results but no hidden test code.
+
+What a student sees never holds the grader's internals: a grader failure reads "could not be graded"
+(the traceback stays in result.json), and the instructor's folders (the repository, the course directory,
+the Python installation, the home directory, the grading scratch) are replaced by neutral names.
+"""
 import copy
 import html
+import os
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
 
-from .course import Course
+from .course import REPO_ROOT, Course, labs_dir
 from .gradebook import load_result
 from .notebooks import is_test_cell, nbgrader_meta
 
 
-def redact(nb, result: dict):
+def _instructor_folders(course: Course):
+    """(folder, what the student reads instead), longest first so that nested folders are named precisely."""
+    folders = {str(course.root): "<course>", str(labs_dir()): "<labs>", str(REPO_ROOT): "<course software>",
+               sys.prefix: "<python>", sys.base_prefix: "<python>", str(Path.home()): "<home>"}
+    found = {os.path.realpath(k): v for k, v in folders.items() if k and k != os.sep}
+    found.update({k: v for k, v in folders.items() if k and k != os.sep})
+    return sorted(found.items(), key=lambda kv: -len(kv[0]))
+
+
+def student_safe(text: str, course: Course) -> str:
+    """text with the grader's scratch folder and the instructor's folders replaced by neutral names."""
+    if not text:
+        return text
+    text = re.sub(re.escape(os.path.realpath(tempfile.gettempdir())) + r"/grade-[^/\s'\"]+", "<your notebook's folder>", text)
+    text = re.sub(re.escape(tempfile.gettempdir()) + r"/grade-[^/\s'\"]+", "<your notebook's folder>", text)
+    for folder, name in _instructor_folders(course):
+        text = text.replace(folder, name)
+    return text
+
+
+def _safe_output(output, course):
+    output = copy.deepcopy(output)
+    if "text" in output:
+        output["text"] = student_safe(output["text"], course)
+    if "traceback" in output:
+        output["traceback"] = [student_safe(line, course) for line in output["traceback"]]
+    if "evalue" in output:
+        output["evalue"] = student_safe(output["evalue"], course)
+    for mime, value in output.get("data", {}).items():
+        if isinstance(value, str) and mime.startswith("text/"):
+            output["data"][mime] = student_safe(value, course)
+    return output
+
+
+def redact(nb, result: dict, course: Course):
     """A copy of the autograded notebook safe to show the student, with a score summary on top."""
     nb = copy.deepcopy(nb)
     by_id = {c["grade_id"]: c for c in result["cells"]}
     for cell in nb.cells:
+        if cell.get("outputs"):
+            cell.outputs = [_safe_output(o, course) for o in cell.outputs]
         if not is_test_cell(cell):
             continue
         meta = nbgrader_meta(cell)
@@ -24,12 +69,13 @@ def redact(nb, result: dict):
         cell.source = f"# Test cell {meta.get('grade_id')} ({meta.get('points', 0):g} points): the test code is not shown."
         text = f"{verdict}: {res.get('points', 0):g} / {res.get('max_points', meta.get('points', 0)):g} points"
         if res.get("message"):
-            text += f"\n{res['message']}"
+            text += f"\n{student_safe(res['message'], course)}"
         if res.get("tampered"):
             text += "\nThis test cell had been edited in your notebook; the original was run."
         cell.outputs = [new_output("stream", name="stdout", text=text + "\n")]
     rows = "\n".join(
-        f"| {c['grade_id']} | {c['points']:g} / {c['max_points']:g} | {c['status']} | {html.escape(c['message'][:200]).replace('|', '/')} |"
+        f"| {c['grade_id']} | {c['points']:g} / {c['max_points']:g} | {c['status']} | "
+        f"{html.escape(student_safe(c['message'], course)[:200]).replace('|', '/')} |"
         for c in result["cells"]
     )
     summary = (
@@ -37,7 +83,7 @@ def redact(nb, result: dict):
         f"| test | points | result | message |\n|---|---|---|---|\n{rows}\n"
     )
     if result.get("problem"):
-        summary += f"\n**Your notebook could not be graded:** {html.escape(result['problem'])}\n"
+        summary += f"\n**Your notebook could not be graded:** {html.escape(student_safe(result['problem'], course))}\n"
     nb.cells.insert(0, new_markdown_cell(summary))
     return nb
 
@@ -53,7 +99,7 @@ def write_feedback(course: Course, lab: str, students=None) -> list[Path]:
             continue
         notebook_path = course.autograded_dir(student, lab) / f"{lab}.ipynb"
         nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
-        body, _ = exporter.from_notebook_node(redact(nb, result))
+        body, _ = exporter.from_notebook_node(redact(nb, result, course))
         out = course.feedback_file(student, lab)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(body, encoding="utf-8")

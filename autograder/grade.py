@@ -7,8 +7,6 @@ it writes nothing but its scratch directory. Only the parent process writes the 
 so jobs can run in parallel (or elsewhere) later.
 """
 import copy
-import json
-import secrets
 from functools import partial
 import tempfile
 import time
@@ -19,9 +17,10 @@ from pathlib import Path
 import nbformat
 
 from course_lib.checks import CREDIT_MIME
-from course_lib.guard import MARKER as GUARD_MARKER
+from course_lib.guard import MARKER
 
-from .execute import Hooks, kernel_environment, run_cells
+from .execute import kernel_environment, run_cells
+from .integrity import Guard, given_bindings, is_given_locked, without_reports
 from .sandbox import Limits, bwrap_prefix, prepare_scratch
 from .notebooks import (NotebookProblem, grade_id, is_solution_cell, is_test_cell, nbgrader_meta,
                         read_notebook, visible_test_source)
@@ -62,7 +61,8 @@ class GradeRecord:
     student: str
     lab: str
     cells: list = field(default_factory=list)
-    problem: str = ""            # set when the submission could not be graded at all
+    problem: str = ""            # why the submission could not be graded at all (the student sees it)
+    error: str = ""              # the grader's own failure, in full (the instructor alone sees it)
     kernel_restarts: int = 0
     seconds: float = 0.0
     budget_exhausted: bool = False
@@ -136,65 +136,70 @@ def restore_test_cells(submission, source, release):
     return nb, tampered
 
 
-GUARD = "__import__('course_lib.guard', fromlist=['guard'])"
-
-
-def guard_hooks(nonces: dict) -> Hooks:
-    """Seed every cell; check and restore the kernel's state around each test cell (course_lib/guard.py)."""
-    def before(index, cell):
-        code = f"{GUARD}.seed({1000 + index})"
-        if index in nonces:
-            code += f"\n{GUARD}.restore_and_verify({nonces[index]!r})"
-        return code
-
-    def after(index, cell):
-        return f"{GUARD}.restore_and_verify({nonces[index] + '-after'!r})" if index in nonces else ""
-
-    return Hooks(on_start=f"{GUARD}.snapshot()", before=before, after=after)
-
-
-def _guard_report(text: str, nonce: str):
-    for line in reversed(text.splitlines()):
-        if line.startswith(GUARD_MARKER):
-            data = json.loads(line[len(GUARD_MARKER):])
-            return data if data.get("nonce") == nonce else None
-    return None
-
-
-def _credit(cell, nonce):
-    """Per-check points the cell reported through course_lib.checks.Credit (the last report counts)."""
-    for output in reversed(cell.get("outputs", [])):
+def _credit(outputs, nonce):
+    """Per-check points the cell reported through course_lib.checks.Credit: the last report before the
+    guard's proof that the test ran to its end (later ones come from student code after the test)."""
+    credit = None
+    for output in outputs:
+        if output.get("output_type") == "stream" and MARKER in output.get("text", ""):
+            break
         data = output.get("data", {}).get(CREDIT_MIME)
         if data is not None:
-            return data["checks"] if data.get("nonce") == nonce else None
-    return None
+            credit = data["checks"] if data.get("nonce") == nonce else None
+    return credit
 
 
-def score_cells(nb, report, tampered, nonces=None) -> list:
-    """Points per test cell. With nonces (graded runs), the guard's reports decide whether a pass counts."""
+def _verdict(guard, run, index, cell):
+    """Why the guard's reports around this test cell do not let it count ("" when they do), and what
+    student code had changed before it (put back, so the test ran honestly; reported as tampering)."""
+    before = guard.read(run.before_text, index, "before")
+    if before is None:
+        return "the grader could not verify the kernel's state before this test cell", []
+    changed = before.fields["replaced"]
+    if before.fields["stack"]:
+        return "student code intercepted the grader's check before this test cell: " + ", ".join(before.fields["stack"]), changed
+    if before.fields["canaries_failed"]:
+        return ("comparisons gave wrong answers to the grader's own check before this test cell: "
+                + ", ".join(before.fields["canaries_failed"])), changed
+    if run.status != "ok":
+        return "", changed
+    done = guard.read(_stream_text(cell.get("outputs", [])), index, "completed")
+    if done is None:
+        return "the test code did not run to its end, yet the kernel reported success", changed
+    if done.fields["replaced"] or done.fields["stack"]:
+        return "changed while the test ran: " + ", ".join(done.fields["replaced"] + done.fields["stack"]), changed
+    return "", changed
+
+
+def _stream_text(outputs) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+
+
+def score_cells(nb, report, tampered, guard=None) -> list:
+    """Points per test cell. With a guard (graded runs and `course check`), its signed reports decide
+    whether a cell that ran fine counts."""
     runs = {run.index: run for run in report.cells}
-    results = []
+    results, pending = [], []  # pending: changes found after given cells, reported with the next test
     for index, cell in enumerate(nb.cells):
+        run = runs.get(index)
+        if guard is not None and run is not None and run.status == "ok" and is_given_locked(cell) and given_bindings(cell.source):
+            checked = guard.read(run.after_text, index, "protect")
+            pending += ["the kernel after a given cell could not be verified"] if checked is None else \
+                checked.fields["replaced"] + checked.fields["stack"]
         if not is_test_cell(cell):
             continue
         meta = nbgrader_meta(cell)
         max_points = float(meta.get("points", 0))
-        run = runs.get(index)
         status, message, seconds = ("skipped", "not run", 0.0) if run is None else (run.status, run.error, run.seconds)
-        replaced = []
-        if nonces and run is not None and status in ("ok", "error"):
-            before = _guard_report(run.before_text, nonces[index])
-            after = _guard_report(run.after_text, nonces[index] + "-after") if status == "ok" else {"replaced": [], "canaries_failed": []}
-            if before is None or after is None or before["canaries_failed"] or after["canaries_failed"] or after["replaced"]:
-                status = "tampered"
-                found = ((before or {}).get("canaries_failed", []) + (after or {}).get("replaced", [])
-                         + (after or {}).get("canaries_failed", []))
-                silent = run.before_text if before is None else run.after_text
-                message = ("the grader could not verify the kernel's state around this test cell: "
-                           + (", ".join(found) if found else "its check did not report"
-                              + (f" ({silent.strip()[-300:]})" if silent.strip() else "")))
-            replaced = (before or {}).get("replaced", [])
-        credit = _credit(cell, nonces.get(index)) if nonces and status in ("ok", "error") else None
+        replaced, credit = [], None
+        if guard is not None and run is not None and status in ("ok", "error"):
+            problem, replaced = _verdict(guard, run, index, cell)
+            replaced, pending = pending + replaced, []
+            if problem:
+                status, message = "tampered", problem
+            else:
+                credit = _credit(cell.get("outputs", []), guard.nonce(index, "before"))
+            cell.outputs = without_reports(cell.get("outputs", []))
         if credit is not None:
             points = min(max_points, float(sum(c["points"] for c in credit if c["passed"])))
             failed = [c["message"] for c in credit if not c["passed"]]
@@ -214,11 +219,34 @@ def score_cells(nb, report, tampered, nonces=None) -> list:
     return results
 
 
+def grade_notebook(submission, source, release, *, scratch, cell_timeout, budget, sandbox=None, hidden=()):
+    """restore -> execute (guarded, in the sandbox when asked) -> score, in the scratch directory.
+
+    Returns (test cell results, the run's report, the executed notebook). `course grade` and `course check`
+    both grade this way; check passes the release as the source (it has no hidden tests) and no sandbox.
+    """
+    nb, tampered = restore_test_cells(submission, source, release)
+    prefix = None
+    if sandbox:
+        prepare_scratch(Path(scratch))
+        prefix = partial(bwrap_prefix, hidden=hidden, limits=Limits(cpu_seconds=int(budget * 2) + 60))
+    env = kernel_environment(graded=True, extra={"HOME": scratch, "IPYTHONDIR": f"{scratch}/.ipython",
+                                                 "MPLCONFIGDIR": f"{scratch}/.matplotlib", "TMPDIR": scratch})
+    guard = Guard(scratch)
+    report = run_cells(nb, cwd=scratch, env=env, cell_timeout=cell_timeout, budget=budget, sandbox=prefix,
+                       hooks=guard.hooks())
+    return score_cells(nb, report, tampered, guard), report, nb
+
+
+COULD_NOT_GRADE = "your notebook could not be graded because of a problem on the grader's side; your instructor has the details"
+
+
 def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
     """Grade one submission. Never raises: a failure is recorded in the result."""
     started = time.monotonic()
     record = GradeRecord(job.student, job.lab, version=job.version, received_at=job.received_at,
                          kind=job.kind, fingerprint=job.fingerprint)
+    source = release = None
     try:
         source = nbformat.from_dict(job.source_notebook)
         release = nbformat.from_dict(job.release_notebook)
@@ -226,27 +254,24 @@ def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
             submission = read_notebook(Path(job.submission), expected_lab=job.lab, data=job.submission_bytes or None)
         except NotebookProblem as problem:
             record.problem = str(problem)
-            record.cells = [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", "not graded: " + str(problem))
-                            for c in source.cells if is_test_cell(c)]
+            record.cells = _not_graded(source, "not graded: " + str(problem))
             return record
-        nb, tampered = restore_test_cells(submission, source, release)
         with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-", dir=scratch_root) as scratch:
-            sandbox = None
-            if job.sandbox:
-                prepare_scratch(Path(scratch))
-                sandbox = partial(bwrap_prefix, hidden=job.hidden,
-                                  limits=Limits(cpu_seconds=int(job.budget * 2) + 60))
-            env = kernel_environment(graded=True, extra={"HOME": scratch, "IPYTHONDIR": f"{scratch}/.ipython",
-                                                         "MPLCONFIGDIR": f"{scratch}/.matplotlib", "TMPDIR": scratch})
-            nonces = {i: secrets.token_hex(8) for i, c in enumerate(nb.cells) if is_test_cell(c)}
-            report = run_cells(nb, cwd=scratch, env=env, cell_timeout=job.cell_timeout, budget=job.budget,
-                               sandbox=sandbox, hooks=guard_hooks(nonces))
-        record.cells = score_cells(nb, report, tampered, nonces)
+            record.cells, report, record.notebook = grade_notebook(
+                submission, source, release, scratch=scratch, cell_timeout=job.cell_timeout, budget=job.budget,
+                sandbox=job.sandbox, hidden=job.hidden)
         record.kernel_restarts = report.kernel_restarts
         record.budget_exhausted = report.budget_exhausted
-        record.notebook = nb
     except Exception:  # the grader's own failure must not stop the other students
-        record.problem = "grader error: " + traceback.format_exc(limit=3)
+        record.problem = COULD_NOT_GRADE  # what the student sees; the instructor sees the error
+        record.error = traceback.format_exc(limit=5)
+        record.cells = _not_graded(source, "not graded: " + COULD_NOT_GRADE) if source is not None else []
+        record.notebook = None
     finally:
         record.seconds = time.monotonic() - started
     return record
+
+
+def _not_graded(source, why):
+    return [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why)
+            for c in source.cells if is_test_cell(c)]

@@ -3,21 +3,46 @@ import json
 import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import nbformat
 
-from .course import COURSE_ID, Course, ensure_tools_on_path
+
+from .course import COURSE_ID, Course, CourseError, ensure_tools_on_path
 
 
 @contextmanager
 def open_gradebook(course: Course):
     ensure_tools_on_path()
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import OperationalError
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush chatter inside nbgrader
-        with Gradebook(course.db_url, COURSE_ID) as gb:
+        try:
+            gradebook = Gradebook(course.db_url, COURSE_ID)
+        except OperationalError as exc:
+            raise CourseError(f"cannot open the gradebook {_shown(course.db_url)}: {exc.orig}. Check that the course "
+                              "directory (--course-dir) or COURSE_DB_URL is right and writable.") from None
+        with gradebook as gb:
             yield gb
+
+
+def _shown(url: str) -> str:
+    return url.split("@")[-1] if "://" in url and "@" in url else url  # never print a password
+
+
+def require_grades(course: Course) -> None:
+    """A clear one-line error, before anything is opened or created, when there is nothing to read."""
+    if not course.root.is_dir():
+        raise CourseError(f"{course.root}: no such course directory. Pass --course-dir DIR (the folder where you "
+                          "ran `course release`), or run the command from the folder that holds ./course")
+    if course.db_url.startswith("sqlite:///") and not course.db_url.endswith(":memory:") \
+            and not Path(course.db_url[len("sqlite:///"):]).exists():
+        raise CourseError(f"nothing graded in {course.root} yet (no gradebook): run `course grade LAB` first")
+    with open_gradebook(course) as gb:
+        if not any(assignment.submissions for assignment in gb.assignments):
+            raise CourseError(f"nothing graded in {course.root} yet: run `course grade LAB` first")
 
 
 def read_timestamp(course: Course, student: str, lab: str):
@@ -63,6 +88,7 @@ def load_result(course: Course, student: str, lab: str):
 
 def scores(course: Course) -> dict:
     """{lab: {"max": .., "cells": [(grade_id, max)], "students": {student: {grade_id: score}}}} from the gradebook."""
+    require_grades(course)
     table = {}
     with open_gradebook(course) as gb:
         for assignment in gb.assignments:

@@ -16,7 +16,7 @@ from .course import Course, CourseError, read_roster
 from .grade import CellResult, GradeJob, GradeRecord, grade_submission
 from .gradebook import save_record
 from .notebooks import is_test_cell, nbgrader_meta
-from .sandbox import SandboxUnavailable, require_sandbox
+from .sandbox import SandboxUnavailable, current_mode, require_sandbox
 
 
 def _fingerprint(submission_bytes: bytes, source_bytes: bytes) -> str:
@@ -95,6 +95,9 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
             require_sandbox()
         except SandboxUnavailable as exc:
             raise CourseError(str(exc)) from None
+        echo(current_mode().describe())
+    else:
+        echo("sandbox: off (--no-sandbox): student code runs with your rights")
     try:
         roster = read_roster(course.roster_path)
     except CourseError:
@@ -143,6 +146,8 @@ def summarise(records, reused, echo):
     errors = sum(1 for r in records for c in r.cells if c.status in ("failed", "error"))
     for r in records:
         note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
+        if r.error:  # the grader's own failure: the instructor sees it here, the student never does
+            note += f"\n      grader error: {r.error.strip().splitlines()[-1]} (traceback in {r.student}'s result.json)"
         tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
         echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")

@@ -36,6 +36,9 @@ course = "autograder.cli:main"
 
 [tool.setuptools.packages.find]
 include = ["course_lib*", "autograder*"]
+
+[tool.setuptools.package-data]
+course_lib = ["released/*.ipynb"]
 """
 
 
@@ -110,6 +113,7 @@ def bundle(course: Course, out: Path = None) -> Path:
         for lab in labs:
             for nb in sorted((course.root / "release" / lab).glob("*.ipynb")):
                 zf.write(nb, f"notebooks/{nb.name}")
+                zf.write(nb, f"course_lib/released/{nb.name}")  # `course check` restores test cells from it
         for part in STUDENT_PARTS:
             for path in sorted((REPO_ROOT / part).rglob("*.py")):
                 if not any(x in path.parts for x in EXCLUDED_PARTS) and path.name not in INSTRUCTOR_ONLY:

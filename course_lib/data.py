@@ -153,16 +153,28 @@ def verify_file(path: Path | str, spec: dict, dataset: str = "") -> Path:
 
 # ----------------------------------------------------------------------------- search
 
+def course_data_folders() -> list[Path]:
+    """The folders named in $COURSE_DATA, absolute ("~" expanded here, not in a kernel with another HOME)."""
+    return [Path(p).expanduser().absolute() for p in os.environ.get("COURSE_DATA", "").split(os.pathsep) if p.strip()]
+
+
+def _bases() -> list[tuple[str, Path | None]]:
+    """(label, folder) searched before the system folders and downloads; folder None where $COURSE_DATA is unset."""
+    bases: list[tuple[str, Path | None]] = [("$COURSE_DATA", p) for p in course_data_folders()] or [("$COURSE_DATA", None)]
+    return bases + [("repo cache", cache_dir()), ("repo data/", Path(REPO_DATA)), ("shared mirror", Path(SHARED_DATA))]
+
+
+def search_folders() -> list[Path]:
+    """Every folder searched before the system folders and downloads (the grading sandbox shows them, read-only)."""
+    return [folder for _, folder in _bases() if folder is not None]
+
+
 def _places(name: str) -> list[tuple[str, Path | None]]:
     """(label, folder) in search order; folder None for a place that is not configured."""
     ds = _dataset(name)
     subdirs = ds.get("subdirs", ["", name])
-    bases: list[tuple[str, Path | None]] = []
-    env = [p for p in os.environ.get("COURSE_DATA", "").split(os.pathsep) if p.strip()]
-    bases += [("$COURSE_DATA", Path(p).expanduser()) for p in env] or [("$COURSE_DATA", None)]
-    bases += [("repo cache", cache_dir()), ("repo data/", Path(REPO_DATA)), ("shared mirror", Path(SHARED_DATA))]
     places = []
-    for label, base in bases:
+    for label, base in _bases():
         places += [(label, None)] if base is None else [(label, base / sub if sub else base) for sub in subdirs]
     places += [("system", Path(d)) for d in ds.get("system_dirs", [])]
     if ds.get("package"):

@@ -15,17 +15,41 @@ def test_check_explains_what_passes_and_what_is_missing(course, tmp_path):
     release = nbformat.read(course.release(LAB), as_version=4)
     source = nbformat.read(course.source(LAB), as_version=4)
     lines = []
-    assert not check_notebook(course.release(LAB), echo=lines.append)
+    assert not check_notebook(course.release(LAB), echo=lines.append, released_folders=(course.root / "release",))
     text = "\n".join(lines)
     assert "2 graded test cells worth 5 points" in text
-    assert "test_double (2 points): FAILS the visible tests - NotImplementedError" in text
+    assert "test_double: 0 of 2 points (error) - NotImplementedError" in text
     assert "Still to answer (they raise NotImplementedError): double, square" in text
 
     done = tmp_path / "done.ipynb"
     nbformat.write(reference_submission(release, source), done)
     lines.clear()
-    assert check_notebook(done, echo=lines.append)
-    assert "2 of 2 test cells pass their visible tests" in "\n".join(lines)
+    assert check_notebook(done, echo=lines.append, released_folders=(course.root / "release",))
+    assert "2 of 2 test cells pass their visible tests: 5 of 5 points" in "\n".join(lines)
+
+
+def test_check_grades_like_the_grader(course, tmp_path):
+    """An edited test cell is put back, a trick on IPython earns nothing, per-check credit counts: the score
+    `course check` shows is the one `course grade` gives on the visible tests."""
+    release = nbformat.read(course.release(LAB), as_version=4)
+    source = nbformat.read(course.source(LAB), as_version=4)
+    nb = reference_submission(release, source)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    cells["double"].source = "def double(x):\n    return 3 * x\n"
+    cells["test_double"].source = "assert True"  # the student "fixed" the test
+    cells["square"].source = ("import IPython.core.interactiveshell as ish\n"
+                              "ish.InteractiveShell.showtraceback = lambda *a, **k: None\n"
+                              "def _clear(result):\n    result.error_in_exec = None\n"
+                              "get_ipython().events.register('post_run_cell', _clear)\n"
+                              "def square(x):\n    return 0\n")
+    path = tmp_path / "sneaky.ipynb"
+    nbformat.write(nb, path)
+    lines = []
+    assert not check_notebook(path, echo=lines.append, released_folders=(course.root / "release",))
+    text = "\n".join(lines)
+    assert "test_double: 0 of 2 points (failed)" in text and "this test cell was edited in your notebook" in text
+    assert "test_square: 0 of 3 points" in text and "put back by the grader" in text
+    assert "0 of 2 test cells pass their visible tests: 0 of 5 points" in text
 
 
 def test_check_refuses_a_broken_file(tmp_path, capsys):

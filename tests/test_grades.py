@@ -148,6 +148,28 @@ def test_windows_end_to_end_with_grades_and_exports(course, tmp_path, capsys):
 
 
 def test_moodle_export_refuses_students_without_email(course):
+    from autograder.grade import CellResult, GradeRecord
+    from autograder.gradebook import save_record
+
     course.roster_path.write_text("id,first_name,last_name,email\nada,Ada,L,ada@example.edu\nzed,Zed,Z,\n")
+    save_record(course, GradeRecord("ada", LAB, cells=[CellResult("test_double", 2, 2, "passed"),
+                                                       CellResult("test_square", 3, 3, "passed")]))
     with pytest.raises(CourseError, match="no e-mail in roster.csv for: zed"):
         export_moodle(course)
+
+
+@pytest.mark.parametrize("command", [["grades"], ["export"], ["export", "--format", "canvas"]])
+def test_grades_and_exports_without_grades_say_so_in_one_line(tmp_path, course, capsys, command):
+    missing = tmp_path / "no-such-course"
+    assert main(["--course-dir", str(missing)] + command) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "no such course directory" in err and "--course-dir" in err and not out
+    assert not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["--course-dir", str(empty)] + command) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == f"error: nothing graded in {empty} yet (no gradebook): run `course grade LAB` first" and not out
+    assert list(empty.iterdir()) == []  # no gradebook made as a side effect
+    assert main(["--course-dir", str(course.root)] + command) == 2  # released, nothing graded
+    assert "nothing graded in" in capsys.readouterr().err
