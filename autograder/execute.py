@@ -183,7 +183,7 @@ class Hooks:
     source: object = None
 
 
-def _text(outputs) -> str:
+def stream_text(outputs) -> str:
     return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
 
 
@@ -199,7 +199,7 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
         if not code:
             return ""
         status, outputs, error = kernel.run(code, timeout=min(30.0, left))
-        return _text(outputs) + (f"\n[grader hook {status}: {error}]" if status != "ok" else "")
+        return stream_text(outputs) + (f"\n[grader hook {status}: {error}]" if status != "ok" else "")
 
     def start_kernel():
         kernel.start() if kernel.km is None else kernel.restart()

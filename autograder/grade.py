@@ -19,8 +19,8 @@ import nbformat
 from course_lib.checks import CREDIT_MIME
 from course_lib.guard import MARKER
 
-from .execute import kernel_environment, run_cells
-from .integrity import Guard, given_bindings, is_given_locked, without_reports
+from .execute import kernel_environment, run_cells, stream_text
+from .integrity import Guard, without_reports
 from .sandbox import Limits, bwrap_prefix, prepare_scratch
 from .notebooks import (NotebookProblem, grade_id, is_solution_cell, is_test_cell, nbgrader_meta,
                         read_notebook, visible_test_source)
@@ -163,16 +163,12 @@ def _verdict(guard, run, index, cell):
                 + ", ".join(before.fields["canaries_failed"])), changed
     if run.status != "ok":
         return "", changed
-    done = guard.read(_stream_text(cell.get("outputs", [])), index, "completed")
+    done = guard.read(stream_text(cell.get("outputs", [])), index, "completed")
     if done is None:
         return "the test code did not run to its end, yet the kernel reported success", changed
     if done.fields["replaced"] or done.fields["stack"]:
         return "changed while the test ran: " + ", ".join(done.fields["replaced"] + done.fields["stack"]), changed
     return "", changed
-
-
-def _stream_text(outputs) -> str:
-    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
 
 
 def score_cells(nb, report, tampered, guard=None) -> list:
@@ -182,7 +178,7 @@ def score_cells(nb, report, tampered, guard=None) -> list:
     results, pending = [], []  # pending: changes found after given cells, reported with the next test
     for index, cell in enumerate(nb.cells):
         run = runs.get(index)
-        if guard is not None and run is not None and run.status == "ok" and is_given_locked(cell) and given_bindings(cell.source):
+        if guard is not None and run is not None and run.status == "ok" and (index, "protect") in guard.nonces:
             checked = guard.read(run.after_text, index, "protect")
             pending += ["the kernel after a given cell could not be verified"] if checked is None else \
                 checked.fields["replaced"] + checked.fields["stack"]

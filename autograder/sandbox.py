@@ -185,7 +185,10 @@ def _bwrap_has(option: str) -> bool:
 def sandbox_uid() -> int:
     """Root mode: a fresh unprivileged uid for every kernel start, so process limits are never shared with
     another student's kernel, nor with the remains of a fork bomb that is still being torn down."""
-    return 60000 + secrets.randbelow(5000)
+    return SANDBOX_UIDS[secrets.randbelow(len(SANDBOX_UIDS))]
+
+
+SANDBOX_UIDS = range(60000, 65000)
 
 
 def prepare_scratch(scratch: Path) -> None:
@@ -196,8 +199,10 @@ def _require_private(scratch) -> None:
     """The scratch is handed to the kernel (root mode: chown -R to its uid) and bound writable into the sandbox:
     it must be a folder made for it (prepare_scratch), never a shared one such as /tmp or a home directory."""
     info = os.stat(scratch)
-    if stat.S_IMODE(info.st_mode) != 0o700 or info.st_uid != os.geteuid() or _resolved(scratch) in ("/", "/tmp", _resolved(Path.home())):
-        raise ValueError(f"{scratch}: the sandbox's scratch must be a private folder made for one kernel (mode 0700)")
+    ours = info.st_uid == os.geteuid() or os.geteuid() == 0 and info.st_uid in SANDBOX_UIDS  # (a restart)
+    # (the permission bits alone: jupyter adds the sticky bit to the folder its kernel runs in)
+    if info.st_mode & 0o777 != 0o700 or not ours or _resolved(scratch) in ("/", "/tmp", _resolved(Path.home())):
+        raise ValueError(f"{scratch}: the sandbox's scratch must be a private folder made for one kernel (mode 0700; this one: {info.st_mode & 0o777:o}, owner {info.st_uid})")
 
 
 # ------------------------------------------------------------------------------------ can we?

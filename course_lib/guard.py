@@ -15,13 +15,14 @@ forged report costs the test cell its points. The snapshot runs in a private cop
 so replacing this module's functions or classes changes nothing but the names the grader calls,
 whose fakes cannot sign.
 
-Watched: every function and class (with its methods, and the code inside each Python function) of
-builtins, math, json, the import system, IPython, ipykernel, jupyter_client, zmq, comm, traitlets,
-course_lib, numpy and torch (the last two the moment they are first imported); the shell's and the
-kernel's own methods and message handlers; event callbacks, input and AST transformers, custom
-exception handlers; sys hooks (displayhook, stdout, trace and profile functions, import
-hooks); the names locked given cells bound. An audit hook refuses swaps of a library function's code.
-A library that wraps its own function on first use (functools.wraps) is not tampering. docs/threat-model.md says what this does not stop.
+Watched: every function and class (with its methods) of every installed module, from the moment its
+import ends; in the core (builtins, math, json, the import system, IPython, ipykernel, jupyter_client,
+zmq, comm, traitlets, course_lib, numpy, torch) any change, elsewhere only student code put in. Also
+the shell's and the kernel's own methods and message handlers; event callbacks, input and AST
+transformers, custom exception handlers; sys hooks (displayhook, stdout, trace and profile functions,
+import hooks); the names locked given cells bound. An audit hook refuses swaps of a library function's
+code or defaults. A library that wraps its own function on first use (functools.wraps) is not
+tampering. docs/threat-model.md says what this does not stop.
 """
 import builtins
 import gc
@@ -141,7 +142,7 @@ def _trusted_code(filename: str, module_name) -> bool:
 
 
 def _trusted_file(filename: str) -> bool:
-    return _trusted_code(filename, None) if not filename.startswith("<frozen ") else True
+    return filename.startswith("<frozen ") or _trusted_code(filename, None)
 
 
 def _untrusted(value) -> bool:
@@ -171,8 +172,6 @@ def _same(a, b) -> bool:
     """The same object, or the same method of the same object (a bound method is made anew at each access)."""
     return a is b or (_is(a, MethodType) and _is(b, MethodType) and a.__func__ is b.__func__
                       and a.__self__ is b.__self__)
-
-
 
 
 # ------------------------------------------------------------------------------------ what is watched
@@ -563,7 +562,7 @@ class _RecordAfterImport(importlib.abc.MetaPathFinder):
 # ------------------------------------------------------------------------------------ the calls (private copy)
 
 def _take_snapshot(key_file):
-    global _state
+    global _state, _trusted
     key = b""
     if key_file:
         with open(key_file, "rb") as f:
@@ -574,7 +573,6 @@ def _take_snapshot(key_file):
     def sign(text, key=key, digest=digest):
         return digest(key, text.encode(), "sha256").hex()
 
-    global _trusted
     _trusted = _trusted_dirs()
     sys.meta_path.insert(0, _RecordAfterImport())
     _state = _Snapshot(sign)
@@ -630,11 +628,11 @@ def restore_and_verify(nonce):
     """Before a test cell: put everything back, run canaries; one signed line."""
     stack = _student_frames(2)
     replaced = _state.report(restore=True)
-    checks = _fresh_checks(nonce)
+    checks = _checks_told(nonce)
     _report("state", nonce, replaced, _canaries(nonce, checks), stack)
 
 
-def _fresh_checks(nonce):
+def _checks_told(nonce):
     """course_lib.checks (watched like the rest: what student code changed in it was just put back),
     told the nonce its Credit reports carry."""
     checks = importlib.import_module("course_lib.checks")
