@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from autograder.course import COURSE_ID, Course  # noqa: E402
 from autograder.grading import grade_lab  # noqa: E402
 from autograder.release import release  # noqa: E402
+from autograder.sandbox import current_mode  # noqa: E402
 from autograder.sample_lab import write_sample_labs  # noqa: E402
 from autograder.submissions import apply_bugs, load_bugs, reference_submission  # noqa: E402
 
@@ -76,6 +77,7 @@ def main():
     kinds = make_submissions(course, args.n)
     nbgrader_copy = work / "nbgrader-course"
     shutil.copytree(course.root, nbgrader_copy)
+    print(current_mode().describe())  # root mode or unprivileged mode: run it as each to compare
     print(f"{args.n} submissions: " + ", ".join(f"{k} {list(kinds.values()).count(k)}" for k in sorted(set(kinds.values()))))
 
     quiet = lambda line: None  # noqa: E731

@@ -60,6 +60,7 @@ _MISSING = object()
 
 _state = None   # the snapshot (in the private copy)
 _trusted = ()   # folders of installed code (see _trusted_dirs)
+_trusted_files = {}  # file name -> whether it is installed code
 _seed = None    # the current cell's seed
 
 
@@ -137,8 +138,11 @@ def _trusted_code(filename: str, module_name) -> bool:
     """
     if filename.startswith("<"):
         return module_name not in (None, "__main__")
-    path = realpath(filename)
-    return path.startswith(_trusted) and isfile(path)
+    known = _trusted_files.get(filename)
+    if known is None:  # remembered: a library's files do not move (and student code cannot write where they are)
+        path = realpath(filename)
+        known = _trusted_files[filename] = path.startswith(_trusted) and isfile(path)
+    return known
 
 
 def _trusted_file(filename: str) -> bool:
