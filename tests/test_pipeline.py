@@ -34,6 +34,7 @@ def test_bundle_has_notebooks_and_library_but_no_solutions(course, tmp_path):
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
         assert f"notebooks/{LAB}.ipynb" in names
+        assert f"course_lib/released/{LAB}.ipynb" in names  # what `course check` restores test cells from
         assert "course_lib/checks.py" in names and "environment.yml" in names and "README.md" in names
         assert not any(n.startswith(("labs/", "bench/", "tests/")) for n in names)
         for name in names:
