@@ -40,7 +40,7 @@ verify: setup
 
 bench: setup
 	$(BIN)/python bench/micrograd_moons.py
-	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/grading_throughput.py
 	$(BIN)/python bench/gpt_shakespeare.py
 
 clean:

@@ -67,7 +67,7 @@ def cmd_slack_bot(args):
 
 
 def cmd_grade(args):
-    from .grading import grade_lab
+    from .grading.run_lab import grade_lab
 
     records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs,
                         force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
@@ -143,7 +143,7 @@ def cmd_grades(args):
 
 
 def cmd_check(args):
-    from .check import RELEASED, check_notebook
+    from .student_check import RELEASED, check_notebook
 
     # a student's bundle keeps the releases in course_lib/released; an instructor's course in release/
     return 0 if check_notebook(Path(args.notebook), released_folders=(RELEASED, Course(args.course_dir).root / "release")) else 1

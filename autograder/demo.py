@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 
 from .course import Course
-from .sandbox import sandbox_available
-from .submissions import apply_bugs, load_bugs, reference_submission
+from .grading.sandbox import sandbox_available
+from .planted_bugs import apply_bugs, load_bugs, reference_submission
 
 LAB = "01_micrograd"
 ROSTER = """id,first_name,last_name,email
@@ -20,7 +20,7 @@ chen,Chen,Li,chen@example.edu
 
 def run_demo(root: Path, echo=print) -> int:
     from .cli import print_grades
-    from .grading import grade_lab
+    from .grading.run_lab import grade_lab
     from .collect import collect_folder
     from .export import EXPORTERS
     from .feedback import write_feedback

@@ -94,8 +94,6 @@ def _write_nbgrader_config(course: Course) -> None:
 
 STUDENT_PARTS = ("course_lib", "autograder")
 EXCLUDED_PARTS = ("__pycache__",)
-# Instructor-only: the test lab carries its own answers and hidden tests.
-INSTRUCTOR_ONLY = ("sample_lab.py",)
 
 
 def bundle(course: Course, out: Path = None) -> Path:
@@ -116,7 +114,7 @@ def bundle(course: Course, out: Path = None) -> Path:
                 zf.write(nb, f"course_lib/released/{nb.name}")  # `course check` restores test cells from it
         for part in STUDENT_PARTS:
             for path in sorted((REPO_ROOT / part).rglob("*.py")):
-                if not any(x in path.parts for x in EXCLUDED_PARTS) and path.name not in INSTRUCTOR_ONLY:
+                if not any(x in path.parts for x in EXCLUDED_PARTS):
                     zf.write(path, str(path.relative_to(REPO_ROOT)))
         zf.write(REPO_ROOT / "environment.yml", "environment.yml")
         zf.writestr("pyproject.toml", STUDENT_PYPROJECT.format(version=project["version"], dependencies=deps))

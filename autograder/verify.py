@@ -8,8 +8,8 @@ import nbformat
 from nbformat.v4 import new_code_cell
 
 from .course import lab_source_notebook
-from .execute import kernel_environment, run_cells
-from .grade import score_cells
+from .grading.execute import kernel_environment, run_cells
+from .grading.score import score_cells
 
 MARKER = "__COURSE_PROMISES__"
 

@@ -2,6 +2,6 @@
 
 No lab's answers live here: what students must write stays in the notebooks.
 """
-from .grading import budget, is_graded
+from .budget import budget, is_graded
 
 __all__ = ["budget", "is_graded"]

@@ -50,7 +50,7 @@ _MACHINERY = ("builtins", "math", "json", "importlib", "_frozen_importlib", "_fr
               "ipykernel", "jupyter_client", "zmq", "comm", "traitlets", "course_lib")
 _LAZY = ("numpy", "torch")  # core, though imported only when a notebook needs them (then seeded too)
 _STRICT = ("builtins", "math", "numpy", "torch")  # even their data (math.pi, numpy.inf) may not change
-_VOLATILE = ("builtins", "sys", "course_lib.checks")  # change at every execution (input, excepthook, CELL_NONCE)
+_VOLATILE = ("builtins", "sys", "course_lib.asserts")  # change at every execution (input, excepthook, CELL_NONCE)
 # set by IPython and ipykernel around every execution: not the student's doing
 _PER_EXECUTION = {"builtins": {"input", "raw_input", "getpass", "display", "get_ipython", "exit", "quit", "_", "__", "___"},
                   "kernel": {"_save_getpass", "_sys_raw_input", "_sys_eval_input", "_parent_ident", "_parents"},
@@ -637,9 +637,9 @@ def restore_and_verify(nonce):
 
 
 def _checks_told(nonce):
-    """course_lib.checks (watched like the rest: what student code changed in it was just put back),
+    """course_lib.asserts (watched like the rest: what student code changed in it was just put back),
     told the nonce its Credit reports carry."""
-    checks = importlib.import_module("course_lib.checks")
+    checks = importlib.import_module("course_lib.asserts")
     checks.CELL_NONCE = nonce
     return checks
 
@@ -697,7 +697,7 @@ def _canaries(nonce, checks):
         failures.append("builtins")
     try:
         checks.assert_close(x, x + 1.0)
-        failures.append("course_lib.checks.assert_close")
+        failures.append("course_lib.asserts.assert_close")
     except AssertionError:
         pass
     numpy = _modules.get("numpy")

@@ -113,33 +113,33 @@ ATTACKS = {
                                "    return _local if frame.f_code.co_name == '<module>' else None\n"
                                "sys.settrace(_tracer)", True),
     "builtins_import_fakes_checks": ("import builtins, types\n_real = builtins.__import__\n"
-                                     "_fake = types.ModuleType('course_lib.checks')\n"
+                                     "_fake = types.ModuleType('course_lib.asserts')\n"
                                      "_fake.assert_close = lambda *a, **k: None\n"
                                      "def _imp(name, *a, **k):\n"
-                                     "    return _fake if name == 'course_lib.checks' else _real(name, *a, **k)\n"
+                                     "    return _fake if name == 'course_lib.asserts' else _real(name, *a, **k)\n"
                                      "builtins.__import__ = _imp", True),
-    "sys_modules_fake_checks": ("import sys, types\n_fake = types.ModuleType('course_lib.checks')\n"
+    "sys_modules_fake_checks": ("import sys, types\n_fake = types.ModuleType('course_lib.asserts')\n"
                                 "_fake.assert_close = lambda *a, **k: None\n"
-                                "sys.modules['course_lib.checks'] = _fake", True),
+                                "sys.modules['course_lib.asserts'] = _fake", True),
     "meta_path_fake_checks": ("import sys, types, importlib.abc, importlib.util\n"
                               "class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
                               "    def find_spec(self, name, path, target=None):\n"
-                              "        return importlib.util.spec_from_loader(name, self) if name == 'course_lib.checks' else None\n"
+                              "        return importlib.util.spec_from_loader(name, self) if name == 'course_lib.asserts' else None\n"
                               "    def create_module(self, spec):\n"
                               "        return None\n"
                               "    def exec_module(self, module):\n"
                               "        module.assert_close = lambda *a, **k: None\n"
                               "sys.meta_path.insert(0, _Finder())\n"
-                              "sys.modules.pop('course_lib.checks', None)", True),
+                              "sys.modules.pop('course_lib.asserts', None)", True),
     "builtins_abs": ("import builtins\nbuiltins.abs = lambda x: 0\nbuiltins.all = lambda x: True", True),
     "stdout_swallowed": ("import sys, io\nsys.stdout = io.StringIO()\n" + _NO_TRACEBACK, True),
     # the checks the tests call
     "rebind_given_name": ("assert_close = lambda *a, **k: None\nnp = type('np', (), {'allclose': staticmethod(lambda *a, **k: True)})", True),
-    "patch_checks_module": ("import course_lib.checks\ncourse_lib.checks.assert_close = lambda *a, **k: None", True),
-    "checks_code_swap": ("import course_lib.checks\n"
-                         "course_lib.checks.assert_close.__code__ = (lambda actual, expected, *, atol=0, rtol=0, name='': None).__code__", True),
-    "checks_kwdefaults": ("import course_lib.checks\n"
-                          "course_lib.checks.assert_close.__kwdefaults__ = {'atol': 1e300, 'rtol': 1e300, 'name': 'value'}\n"
+    "patch_checks_module": ("import course_lib.asserts\ncourse_lib.asserts.assert_close = lambda *a, **k: None", True),
+    "checks_code_swap": ("import course_lib.asserts\n"
+                         "course_lib.asserts.assert_close.__code__ = (lambda actual, expected, *, atol=0, rtol=0, name='': None).__code__", True),
+    "checks_kwdefaults": ("import course_lib.asserts\n"
+                          "course_lib.asserts.assert_close.__kwdefaults__ = {'atol': 1e300, 'rtol': 1e300, 'name': 'value'}\n"
                           "class _Anything(float):\n    pass", True),
     "numpy_allclose": ("import numpy\nnumpy.allclose = lambda *a, **k: True", True),
     # the grader's own guard and its reports
@@ -200,13 +200,13 @@ def attack_lab_notebook(lab="00_attack"):
     """A lab whose test cells use what a locked cell imported (np, assert_close) and what they import themselves."""
     from nbformat.v4 import new_notebook
 
-    from autograder.sample_lab import nbgrader_cell
+    from sample_lab import nbgrader_cell
 
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["course"] = {"lab": lab, "title": "Attacked"}
     nb.cells = [
-        nbgrader_cell("import numpy as np\nfrom course_lib.checks import assert_close", "imports"),
+        nbgrader_cell("import numpy as np\nfrom course_lib.asserts import assert_close", "imports"),
         nbgrader_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double", solution=True),
         nbgrader_cell("assert double(1) == 2, 'double(1) should be 2'\n### BEGIN HIDDEN TESTS\n"
                       "assert np.allclose(double(-3), -6), 'double(-3) should be -6'\n### END HIDDEN TESTS",
@@ -214,7 +214,7 @@ def attack_lab_notebook(lab="00_attack"):
         nbgrader_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", "square", solution=True),
         nbgrader_cell("assert_close(square(3), 9, name='square(3)')\n### BEGIN HIDDEN TESTS\n"
                       "assert_close(square(-4), 16, name='square(-4)')\n### END HIDDEN TESTS", "test_square", points=3),
-        nbgrader_cell("from course_lib.checks import assert_close as check\n"
+        nbgrader_cell("from course_lib.asserts import assert_close as check\n"
                       "check(square(2) + double(2), 8, name='square(2) + double(2)')", "test_both", points=1),
     ]
     return nb

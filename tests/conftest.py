@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.sample_lab import sample_lab_notebook, write_sample_labs
+from sample_lab import sample_lab_notebook, write_sample_labs
 
 REPO = Path(__file__).resolve().parent.parent
 

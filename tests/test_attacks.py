@@ -10,9 +10,9 @@ import pytest
 from attacks import ATTACKS, attack_lab_notebook, nbgrader_cheats
 from autograder.collect import collect_folder
 from autograder.course import Course
-from autograder.grading import grade_lab
+from autograder.grading.run_lab import grade_lab
 from autograder.release import release
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_attack"
 CHEATS = nbgrader_cheats()

@@ -7,7 +7,7 @@ import pytest
 from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError, read_roster
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
 
@@ -109,7 +109,7 @@ def test_collect_exit_status(course, inbox, capsys):
 
 
 def test_grading_an_unreadable_submission_goes_on(course, inbox):
-    from autograder.grading import grade_lab
+    from autograder.grading.run_lab import grade_lab
 
     collect_folder(course, inbox, LAB)
     broken = course.submitted_dir("bob", LAB)

@@ -3,9 +3,9 @@ import json
 
 import nbformat
 
-from autograder.check import check_notebook
+from autograder.student_check import check_notebook
 from autograder.cli import main
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 from autograder.verify import check_promise, verify_lab
 
 LAB = "00_tiny"

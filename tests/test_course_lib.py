@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from course_lib import budget, is_graded
-from course_lib.checks import (assert_close, assert_gradients_match_torch, assert_shape, numerical_gradient,
+from course_lib.asserts import (assert_close, assert_gradients_match_torch, assert_shape, numerical_gradient,
                                relative_error)
 from course_lib.device import pick_device, seed_everything
 from course_lib.train import fit

@@ -2,9 +2,11 @@
 import nbformat
 import pytest
 
-from autograder.grade import GradeJob, grade_submission, restore_test_cells
+from autograder.grading.records import GradeJob
+from autograder.grading.restore import restore_test_cells
+from autograder.grading.submission import grade_submission
 from autograder.notebooks import grade_id
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
 
@@ -122,7 +124,7 @@ def test_student_code_does_not_see_tokens(tmp_path, lab, monkeypatch):
 
 
 def test_kernels_do_not_inherit_the_graders_torch_cache_folders(monkeypatch):
-    from autograder.execute import kernel_environment
+    from autograder.grading.execute import kernel_environment
 
     # torch sets these in os.environ at its first compile or dynamo import, pointing at the grader's own
     # /tmp/torchinductor_root, which the sandboxed kernel's user cannot write (a PermissionError in
@@ -135,7 +137,7 @@ def test_kernels_do_not_inherit_the_graders_torch_cache_folders(monkeypatch):
 
 
 def test_sandbox_tmp_is_writable_by_the_kernel_user(tmp_path):
-    from autograder.sandbox import bwrap_prefix
+    from autograder.grading.sandbox import bwrap_prefix
 
     args = bwrap_prefix(tmp_path)
     for folder in ("/tmp", "/dev/shm"):

@@ -14,9 +14,9 @@ from autograder.collect import collect_folder
 from autograder.course import CourseError
 from autograder.export import export_canvas, export_gradescope, export_moodle, export_questions
 from autograder.final_grade import compute, final_grades, fraction_of, percent
-from autograder.grading import grade_lab
+from autograder.grading.run_lab import grade_lab
 from autograder.policy import Window, load_config, select_versions, window_for
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
 END = datetime(2026, 10, 5, 18, 0, tzinfo=timezone.utc)
@@ -148,7 +148,7 @@ def test_windows_end_to_end_with_grades_and_exports(course, tmp_path, capsys):
 
 
 def test_moodle_export_refuses_students_without_email(course):
-    from autograder.grade import CellResult, GradeRecord
+    from autograder.grading.records import CellResult, GradeRecord
     from autograder.gradebook import save_record
 
     course.roster_path.write_text("id,first_name,last_name,email\nada,Ada,L,ada@example.edu\nzed,Zed,Z,\n")

@@ -5,9 +5,10 @@ import os
 import nbformat
 import pytest
 
-from autograder.grade import GradeJob, grade_submission
+from autograder.grading.records import GradeJob
+from autograder.grading.submission import grade_submission
 from autograder.notebooks import grade_id, visible_test_source
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
 WRONG_DOUBLE = "def double(x):\n    return x + 1\n"
@@ -73,7 +74,7 @@ def test_patched_comparisons_do_not_pass_a_wrong_answer(tmp_path, allclose_lab, 
 
 def test_patched_check_module_is_reloaded(tmp_path, lab):
     source, release, reference = lab
-    trick = ("import course_lib.checks as checks\nchecks.assert_close = lambda *a, **k: None\n"
+    trick = ("import course_lib.asserts as checks\nchecks.assert_close = lambda *a, **k: None\n"
              "def square(x):\n    return 0\n")
     record = grade(tmp_path, source, release, answer(reference, "square", trick))
     assert cells(record)["test_square"].points == 0
@@ -118,7 +119,7 @@ def test_expected_values_are_not_on_disk_for_the_kernel(tmp_path, lab, course, t
 
 def test_partial_credit_per_check(tmp_path, lab):
     source, release, reference = lab
-    test = ("from course_lib.checks import Credit, assert_close\ncredit = Credit()\n"
+    test = ("from course_lib.asserts import Credit, assert_close\ncredit = Credit()\n"
             "with credit.check(1, 'square(3) should be 9'):\n    assert_close(square(3), 9)\n"
             "### BEGIN HIDDEN TESTS\n"
             "with credit.check(2, 'square of a negative number should be positive'):\n    assert_close(square(-4), 16)\n"
@@ -167,9 +168,9 @@ def test_bombs_and_escapes_cost_only_their_cell(tmp_path, lab, bomb, survivor):
 
 
 def test_grading_refuses_without_sandbox_unless_told(course, tmp_path, monkeypatch, capsys):
-    import autograder.grading as grading
+    import autograder.grading.run_lab as grading
     from autograder.cli import main
-    from autograder.sandbox import SandboxUnavailable
+    from autograder.grading.sandbox import SandboxUnavailable
 
     def unavailable():
         raise SandboxUnavailable("bubblewrap (bwrap) is not usable here ... pass --no-sandbox.")

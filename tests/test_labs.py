@@ -7,9 +7,10 @@ import nbformat
 import pytest
 
 from autograder.course import Course, available_labs
-from autograder.grade import GradeJob, grade_submission
+from autograder.grading.records import GradeJob
+from autograder.grading.submission import grade_submission
 from autograder.release import release
-from autograder.submissions import apply_bugs, load_bugs, reference_submission
+from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 
 LABS = [lab for lab in available_labs()] if os.environ.get("COURSE_LABS_DIR") is None else []
 

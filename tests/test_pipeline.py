@@ -5,13 +5,13 @@ import zipfile
 import nbformat
 
 from autograder.cli import main
-from autograder.grading import grade_lab
+from autograder.grading.run_lab import grade_lab
 from autograder.collect import collect_folder
 from autograder.export import export_csv
 from autograder.feedback import write_feedback
 from autograder.gradebook import load_result
 from autograder.release import bundle
-from autograder.submissions import apply_bugs, load_bugs, reference_submission
+from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 
 LAB = "00_tiny"
 
@@ -35,7 +35,7 @@ def test_bundle_has_notebooks_and_library_but_no_solutions(course, tmp_path):
         names = zf.namelist()
         assert f"notebooks/{LAB}.ipynb" in names
         assert f"course_lib/released/{LAB}.ipynb" in names  # what `course check` restores test cells from
-        assert "course_lib/checks.py" in names and "environment.yml" in names and "README.md" in names
+        assert "course_lib/asserts.py" in names and "environment.yml" in names and "README.md" in names
         assert not any(n.startswith(("labs/", "bench/", "tests/")) for n in names)
         for name in names:
             body = zf.read(name).decode("utf-8", "replace")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import autograder.sandbox as sandbox
-from autograder.sandbox import Limits, Mode, bwrap_prefix, mounts
+import autograder.grading.sandbox as sandbox
+from autograder.grading.sandbox import Limits, Mode, bwrap_prefix, mounts
 
 
 def binds(args):

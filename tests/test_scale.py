@@ -11,8 +11,8 @@ import nbformat
 import pytest
 
 from autograder.course import Course
-from autograder.grading import grade_lab
-from autograder.submissions import apply_bugs, load_bugs, reference_submission
+from autograder.grading.run_lab import grade_lab
+from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 
 LAB = "00_tiny"
 

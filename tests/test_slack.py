@@ -11,7 +11,7 @@ import pytest
 from autograder.cli import main
 from autograder.slack import collect_export, collect_slack, make_client, state_path, ts_to_datetime
 from autograder.slack_bot import ReceiptBot, send_feedback, socket_listener
-from autograder.submissions import reference_submission
+from autograder.planted_bugs import reference_submission
 from fake_slack import BOT_USER, EXPORT_TOKEN, SIGN_IN_PAGE, TOKEN, FakeSlack
 
 LAB = "00_tiny"

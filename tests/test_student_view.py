@@ -5,15 +5,15 @@ from pathlib import Path
 
 import nbformat
 
-import autograder.grade as grade_module
+import autograder.grading.submission as grade_module
 from autograder.collect import collect_folder
 from autograder.course import REPO_ROOT
 from autograder.export import export_gradescope
 from autograder.feedback import write_feedback
 from autograder.gradebook import load_result
-from autograder.grade import COULD_NOT_GRADE
-from autograder.grading import grade_lab
-from autograder.submissions import reference_submission
+from autograder.grading.submission import COULD_NOT_GRADE
+from autograder.grading.run_lab import grade_lab
+from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
 

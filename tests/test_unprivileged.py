@@ -11,8 +11,8 @@ import pytest
 
 from autograder.course import Course
 from autograder.gradebook import load_result
-from autograder.sample_lab import nbgrader_cell, write_sample_labs
-from autograder.submissions import reference_submission
+from sample_lab import nbgrader_cell, write_sample_labs
+from autograder.planted_bugs import reference_submission
 from course_lib import data
 from unprivileged import workspace
 

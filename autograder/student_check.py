@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from .grade import grade_notebook
+from .grading.submission import grade_notebook
 from .notebooks import NotebookProblem, is_solution_cell, is_test_cell, lab_of, nbgrader_meta, read_notebook
 
 RELEASED = Path(__file__).resolve().parent.parent / "course_lib" / "released"  # the bundle's pristine releases

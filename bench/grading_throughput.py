@@ -5,7 +5,7 @@ forever), grades them with `course grade` (bubblewrap sandbox, integrity guard, 
 at -j 1, then with nbgrader 0.9.6's own `nbgrader autograde` on the same submitted/ folder, all with
 the same per-cell timeout. Prints each time; the last line is `submissions_per_s=...` for -j 2.
 
-    .venv/bin/python bench/grading.py [N] [--timeout SECONDS]
+    .venv/bin/python bench/grading_throughput.py [N] [--timeout SECONDS]
 """
 import argparse
 import os
@@ -21,13 +21,14 @@ from nbformat.v4 import new_code_cell
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from autograder.course import COURSE_ID, Course  # noqa: E402
-from autograder.grading import grade_lab  # noqa: E402
+from autograder.grading.run_lab import grade_lab  # noqa: E402
 from autograder.release import release  # noqa: E402
-from autograder.sandbox import current_mode  # noqa: E402
-from autograder.sample_lab import write_sample_labs  # noqa: E402
-from autograder.submissions import apply_bugs, load_bugs, reference_submission  # noqa: E402
+from autograder.grading.sandbox import current_mode  # noqa: E402
+from sample_lab import write_sample_labs  # noqa: E402  (the test lab lives with the tests)
+from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission  # noqa: E402
 
 LAB = "00_tiny"
 

@@ -11,11 +11,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import nbformat
 from tqdm import tqdm
 
-from .collect import selection_for
-from .course import Course, CourseError, read_roster
-from .grade import CellResult, GradeJob, GradeRecord, grade_submission
-from .gradebook import save_record
-from .notebooks import is_test_cell, nbgrader_meta
+from ..collect import selection_for
+from ..course import Course, CourseError, read_roster
+from .records import CellResult, GradeJob, GradeRecord
+from .submission import grade_submission
+from ..gradebook import save_record
+from ..notebooks import is_test_cell, nbgrader_meta
 from .sandbox import SandboxUnavailable, current_mode, require_sandbox
 
 

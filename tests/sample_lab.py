@@ -40,7 +40,7 @@ def sample_lab_notebook(lab="00_tiny"):
         nbgrader_cell("assert double(1) == 2, 'double(1) should be 2'\n### BEGIN HIDDEN TESTS\n"
                       "assert double(-3) == -6, 'double(-3) should be -6'\n### END HIDDEN TESTS", "test_double", points=2),
         nbgrader_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", "square", solution=True),
-        nbgrader_cell("from course_lib.checks import assert_close\nassert_close(square(3), 9, name='square(3)')\n"
+        nbgrader_cell("from course_lib.asserts import assert_close\nassert_close(square(3), 9, name='square(3)')\n"
                       "### BEGIN HIDDEN TESTS\nassert_close(square(-4), 16, name='square(-4)')\n### END HIDDEN TESTS",
                       "test_square", points=3),
     ]

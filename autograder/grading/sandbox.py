@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .course import REPO_ROOT, labs_dir
+from ..course import REPO_ROOT, labs_dir
 
 
 class SandboxUnavailable(Exception):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from course_lib.guard import FIELD, ITEM, MARKER, SIGNATURE
 
 from .execute import Hooks
-from .notebooks import is_solution_cell, is_test_cell, nbgrader_meta
+from ..notebooks import is_solution_cell, is_test_cell, nbgrader_meta
 
 GUARD = "__import__('course_lib.guard', fromlist=['guard'])"
 KEY_FILE = ".guard-key"
