@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from .course import Course, CourseError, available_labs, read_roster
+from .course import Course, CourseError, available_labs
 
 
 def cmd_release(args):
@@ -22,31 +22,27 @@ def cmd_bundle(args):
 
 def cmd_collect_folder(args):
     from .collect import collect_folder
+    from .reports import print_collected
 
     report = collect_folder(Course(args.course_dir), Path(args.folder), args.assignment)
-    for student, name, version in report.collected:
-        print(f"collected {name} -> {student} ({args.assignment}, version {version})")
-    for student, name in report.duplicates:
-        print(f"already collected: {name} ({student})")
-    for problem in report.problems:
-        print(f"PROBLEM: {problem}", file=sys.stderr)
-    print(f"{len(report.collected)} collected, {len(report.duplicates)} already had, {len(report.problems)} problems")
-    return 0 if report.ok else 1
+    return print_collected(report)
 
 
 def cmd_collect_slack(args):
-    from .slack import collect_slack, load_token, make_client, parse_when, print_report
+    from .reports import print_collected
+    from .slack import collect_slack, load_token, make_client, parse_when
 
     token = load_token()
     report = collect_slack(Course(args.course_dir), make_client(token), token, args.lab, args.channel,
                            parse_when(args.since), parse_when(args.until), dms=not args.no_dms)
-    return print_report(report, warn=lambda line: print(line, file=sys.stderr))
+    return print_collected(report)
 
 
 def cmd_collect_slack_export(args):
     import os
 
-    from .slack import collect_export, load_token, print_report
+    from .reports import print_collected
+    from .slack import collect_export, load_token
 
     offline = args.offline or os.environ.get("COURSE_OFFLINE") == "1"
     try:
@@ -55,7 +51,7 @@ def cmd_collect_slack_export(args):
         token = None
     report = collect_export(Course(args.course_dir), Path(args.export), Path(args.files) if args.files else None,
                             token, args.lab, offline)
-    return print_report(report, warn=lambda line: print(line, file=sys.stderr))
+    return print_collected(report)
 
 
 def cmd_slack_bot(args):
@@ -109,36 +105,9 @@ def cmd_export(args):
     return 1 if failed else 0
 
 
-def print_grades(course: Course, echo=print, versions=False):
-    """Per-lab percentages (r: a resubmission counted; +N late: N versions after the window), the final grade."""
-    from .collect import selection_for
-    from .final_grade import final_grades, graded_items, percent
-    from .gradebook import load_result
-
-    labs, quiz = graded_items(course)
-    columns = [*labs, quiz]
-    grades = final_grades(course)  # raises (one line) before the header when nothing is graded
-    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
-    for grade in grades:
-        cells = []
-        for name in columns:
-            value = grade.quiz if name == quiz else grade.labs[name]
-            result = load_result(course, grade.student, name) or {}
-            mark = "r" if result.get("kind") == "resubmission" else ""
-            late = len(selection_for(course, grade.student, name).late)
-            mark += f" +{late} late" if late else ""
-            cells.append(f"{percent(value)}{mark}".rjust(15) if result else "-".rjust(15))
-        echo(grade.student[:15].ljust(16) + "".join(cells) + percent(grade.notebooks).rjust(11) + percent(grade.final).rjust(9))
-        if versions:
-            for name in columns:
-                selection = selection_for(course, grade.student, name)
-                for v in selection.candidates + selection.late:
-                    counted = "late, not counted" if v.kind == "late" else v.kind
-                    echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
-    echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
-
-
 def cmd_grades(args):
+    from .reports import print_grades
+
     print_grades(Course(args.course_dir), versions=args.versions)
 
 

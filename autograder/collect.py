@@ -23,6 +23,7 @@ class CollectReport:
     collected: list = field(default_factory=list)   # (student, file, version)
     duplicates: list = field(default_factory=list)  # (student, file)
     problems: list = field(default_factory=list)    # messages
+    skipped: list = field(default_factory=list)     # files that are not notebooks (screenshots, PDFs)
 
     @property
     def ok(self) -> bool:

@@ -19,12 +19,12 @@ chen,Chen,Li,chen@example.edu
 
 
 def run_demo(root: Path, echo=print) -> int:
-    from .cli import print_grades
     from .grading.run_lab import grade_lab
     from .collect import collect_folder
     from .export import EXPORTERS
     from .feedback import write_feedback
     from .release import bundle, release
+    from .reports import print_collected, print_grades
 
     started = time.monotonic()
     if root.exists():
@@ -56,10 +56,7 @@ def run_demo(root: Path, echo=print) -> int:
 
     step(f"course collect folder {inbox.name} --assignment {LAB}")
     report = collect_folder(course, inbox, LAB)
-    for student, name, version in report.collected:
-        echo(f"  {name} -> {student} (version {version})")
-    for problem in report.problems:
-        echo(f"  PROBLEM: {problem}")
+    print_collected(report, echo=lambda s: echo("  " + s), warn=lambda s: echo("  " + s))
 
     step(f"course grade {LAB}")
     sandbox = sandbox_available()

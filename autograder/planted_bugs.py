@@ -11,7 +11,7 @@ Used by `course demo` and the tests. A lab's planted bugs live in labs/LAB/bugs.
 """
 import copy
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .course import CourseError, labs_dir
 from .notebooks import grade_id, is_solution_cell, solution_source

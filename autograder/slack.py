@@ -25,7 +25,7 @@ import re
 import time
 import urllib.request
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.client import HTTPException
 from pathlib import Path
@@ -39,6 +39,8 @@ from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, 
                                                    ServerErrorRetryHandler)
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
+
+from course_lib.files import write_atomic
 
 from .collect import CollectReport, archive_version, promote_latest
 from .course import Course, CourseError, read_roster
@@ -215,9 +217,7 @@ def load_state(course: Course) -> dict:
 
 def save_state(course: Course, state: dict) -> None:
     path = state_path(course)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-    os.replace(tmp, path)  # a run stopped mid-write leaves the previous state, never half a file
+    write_atomic(path, json.dumps(state, indent=1, sort_keys=True))  # a stopped run leaves the previous state
 
 
 def released_labs(course: Course) -> list[str]:
@@ -285,10 +285,6 @@ class Outcome:
 
 
 @dataclass
-class SlackReport(CollectReport):
-    skipped: list = field(default_factory=list)  # files that are not notebooks (screenshots, PDFs)
-
-
 class Collector:
     """Stores shared notebooks as received versions, remembering what is done in slack_state.json."""
 
@@ -298,7 +294,7 @@ class Collector:
         self.labs = released_labs(course)
         if lab is not None:
             course.require_release(lab)
-        self.state, self.report = load_state(course), SlackReport()
+        self.state, self.report = load_state(course), CollectReport()
 
     def share(self, where: str, ts: str, user_id: str, file: dict) -> Outcome:
         """One file of one message: `where` names the conversation for messages, ts is the message's."""
@@ -368,7 +364,7 @@ class Collector:
         self.state["files"][key] = record
         save_state(self.course, self.state)
 
-    def finish(self) -> SlackReport:
+    def finish(self) -> CollectReport:
         """Choose the version to grade (the window rules) wherever something was stored, then forget it."""
         for pair in sorted(self.state["to_promote"]):
             promote_latest(self.course, *pair.split("/"))
@@ -409,7 +405,7 @@ def api_completer(client: WebClient):
 
 
 def collect_slack(course: Course, client: WebClient, token: str, lab: str | None = None, channels=None,
-                  oldest: str | None = None, latest: str | None = None, dms: bool = True) -> SlackReport:
+                  oldest: str | None = None, latest: str | None = None, dms: bool = True) -> CollectReport:
     """Collect the notebooks shared in the bot's channels (or only `channels`, by name or id) and DMs."""
     collector = Collector(course, People(read_roster(course.roster_path), client), api_fetcher(client, token), lab,
                           api_completer(client))
@@ -480,7 +476,7 @@ def _find_local(file_id: str, names) -> str | None:
 
 
 def collect_export(course: Course, export: Path, files_dir: Path | None = None, token: str | None = None,
-                   lab: str | None = None, offline: bool = False, max_wait: float = MAX_WAIT) -> SlackReport:
+                   lab: str | None = None, offline: bool = False, max_wait: float = MAX_WAIT) -> CollectReport:
     """Collect from a workspace export zip: day files CHANNEL/YYYY-MM-DD.json, users.json for e-mails.
 
     A file is taken from the zip itself or from files_dir when they hold it, else downloaded (not offline).
@@ -535,16 +531,3 @@ def parse_when(text: str | None) -> str | None:
     except ValueError:
         raise CourseError(f"{text!r} is not a date like 2026-10-05 or 2026-10-05T18:00") from None
     return datetime_to_ts(moment if moment.tzinfo else moment.astimezone())
-
-
-def print_report(report: SlackReport, echo=print, warn=print) -> int:
-    for student, name, version in report.collected:
-        echo(f"collected {name} -> {student} (version {version})")
-    for student, name in report.duplicates:
-        echo(f"already had: {name} ({student})")
-    for name in report.skipped:
-        echo(f"skipped, not a notebook: {name}")
-    for problem in report.problems:
-        warn(f"PROBLEM: {problem}")
-    echo(f"{len(report.collected)} collected, {len(report.duplicates)} already had, {len(report.problems)} problems")
-    return 0 if report.ok else 1

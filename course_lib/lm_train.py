@@ -18,7 +18,6 @@ evaluation when `checkpoint` is set; a later call with the same path resumes whe
 """
 import contextlib
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .files import replacing
 from .train import History
 
 
@@ -236,9 +236,8 @@ def _save(path, step, model, optimizer, generator, history):
              "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
              "history": {"steps": history.steps, "losses": history.losses, "evals": history.evals,
                          "info": history.info}}
-    tmp = f"{path}.part"
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint behind
+    with replacing(path) as tmp:  # a crash mid-write never leaves a half checkpoint behind
+        torch.save(state, tmp)
 
 
 def _resume(path, model, optimizer, generator):

@@ -3,7 +3,6 @@
 Only this (parent) process writes: the gradebook, autograded/STUDENT/LAB/ and its versions/.
 A version already graded against the same source is not graded again unless forced.
 """
-import hashlib
 import json
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -11,61 +10,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import nbformat
 from tqdm import tqdm
 
-from ..collect import selection_for
 from ..course import Course, CourseError, read_roster
-from .records import CellResult, GradeJob, GradeRecord
+from .plan import plan, previous_record, students_of
 from .submission import grade_submission
 from ..gradebook import save_record
-from ..notebooks import is_test_cell, nbgrader_meta
+from ..reports import print_grading_summary
 from .sandbox import SandboxUnavailable, current_mode, require_sandbox
-
-
-def _fingerprint(submission_bytes: bytes, source_bytes: bytes) -> str:
-    return hashlib.sha256(hashlib.sha256(submission_bytes).digest() + source_bytes).hexdigest()
-
-
-def students_of(course: Course, lab: str) -> list:
-    found = set(course.submitted_students(lab))
-    received = course.root / "received"
-    if received.exists():
-        found |= {p.name for p in received.iterdir() if (p / lab).is_dir()}
-    return sorted(found)
-
-
-def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True):
-    """(jobs, records of students with nothing to grade)."""
-    source_bytes = course.source(lab).read_bytes()
-    source = nbformat.reads(source_bytes.decode(), as_version=4)
-    release = nbformat.read(course.release(lab), as_version=4)
-    jobs, nothing = [], []
-    for student in students:
-        selection = selection_for(course, student, lab)
-        versions = [(v.path, v.received_at.isoformat(), v.kind) for v in selection.candidates]
-        submitted = course.submitted_dir(student, lab) / f"{lab}.ipynb"
-        if not versions and not selection.late and submitted.exists():
-            versions = [(submitted, "", "any")]  # placed there by hand or by nbgrader's own tools
-        if not versions:
-            why = "only late versions were received" if selection.late else "no valid notebook was received"
-            nothing.append(GradeRecord(student, lab, problem=why, cells=[
-                CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why)
-                for c in source.cells if is_test_cell(c)]))
-            continue
-        for path, received_at, kind in versions:
-            data = path.read_bytes()
-            jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
-                                 version=path.name, received_at=received_at, kind=kind,
-                                 fingerprint=_fingerprint(data, source_bytes),
-                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data))
-    return jobs, nothing
-
-
-def _previous(course: Course, job: GradeJob):
-    path = course.autograded_dir(job.student, job.lab) / "versions" / f"{job.version}.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        if data.get("fingerprint") == job.fingerprint:
-            return GradeRecord.from_json(data)
-    return None
 
 
 def run_jobs(todo, jobs=1, dask=None):
@@ -111,7 +61,7 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
     done, reused = [], 0
     if not force:
         for job in list(todo):
-            previous = _previous(course, job)
+            previous = previous_record(course, job)
             if previous is not None:
                 done.append(previous)
                 todo.remove(job)
@@ -137,20 +87,5 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
                 record.notebook = nbformat.read(saved, as_version=4)
         save_record(course, record, roster)
     kept = sorted(list(by_student.values()) + records, key=lambda r: r.student)
-    summarise(kept, reused, echo)
+    print_grading_summary(kept, reused, echo)
     return kept
-
-
-def summarise(records, reused, echo):
-    failed = [r for r in records if r.problem]
-    timeouts = sum(1 for r in records for c in r.cells if c.status in ("timeout", "died"))
-    errors = sum(1 for r in records for c in r.cells if c.status in ("failed", "error"))
-    for r in records:
-        note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
-        if r.error:  # the grader's own failure: the instructor sees it here, the student never does
-            note += f"\n      grader error: {r.error.strip().splitlines()[-1]} (traceback in {r.student}'s result.json)"
-        tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
-        kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
-        echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
-    echo(f"graded {len(records) - len(failed)}, could not grade {len(failed)}, already graded and unchanged {reused}, "
-         f"failing test cells {errors}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")

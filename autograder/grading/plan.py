@@ -1,0 +1,59 @@
+"""Stage 0: which versions of which students a lab's grading runs (one job each), and which are already
+graded against the same source (their record is reused unless forced)."""
+import hashlib
+import json
+
+import nbformat
+
+from ..collect import selection_for
+from ..course import Course
+from ..notebooks import is_test_cell, nbgrader_meta
+from .records import CellResult, GradeJob, GradeRecord
+
+
+def _fingerprint(submission_bytes: bytes, source_bytes: bytes) -> str:
+    return hashlib.sha256(hashlib.sha256(submission_bytes).digest() + source_bytes).hexdigest()
+
+
+def students_of(course: Course, lab: str) -> list:
+    found = set(course.submitted_students(lab))
+    received = course.root / "received"
+    if received.exists():
+        found |= {p.name for p in received.iterdir() if (p / lab).is_dir()}
+    return sorted(found)
+
+
+def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True):
+    """(jobs, records of students with nothing to grade)."""
+    source_bytes = course.source(lab).read_bytes()
+    source = nbformat.reads(source_bytes.decode(), as_version=4)
+    release = nbformat.read(course.release(lab), as_version=4)
+    jobs, nothing = [], []
+    for student in students:
+        selection = selection_for(course, student, lab)
+        versions = [(v.path, v.received_at.isoformat(), v.kind) for v in selection.candidates]
+        submitted = course.submitted_dir(student, lab) / f"{lab}.ipynb"
+        if not versions and not selection.late and submitted.exists():
+            versions = [(submitted, "", "any")]  # placed there by hand or by nbgrader's own tools
+        if not versions:
+            why = "only late versions were received" if selection.late else "no valid notebook was received"
+            nothing.append(GradeRecord(student, lab, problem=why, cells=[
+                CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why)
+                for c in source.cells if is_test_cell(c)]))
+            continue
+        for path, received_at, kind in versions:
+            data = path.read_bytes()
+            jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
+                                 version=path.name, received_at=received_at, kind=kind,
+                                 fingerprint=_fingerprint(data, source_bytes),
+                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data))
+    return jobs, nothing
+
+
+def previous_record(course: Course, job: GradeJob):
+    path = course.autograded_dir(job.student, job.lab) / "versions" / f"{job.version}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("fingerprint") == job.fingerprint:
+            return GradeRecord.from_json(data)
+    return None

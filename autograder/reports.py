@@ -1,0 +1,62 @@
+"""What the commands print: collected files, a lab's grading, the grade table. One wording for every
+path that leads there (folder or Slack collection, `course grade` or the demo)."""
+import sys
+
+
+def print_collected(report, echo=print, warn=lambda line: print(line, file=sys.stderr)) -> int:
+    """A collection's report (folder, Slack or Slack export); returns the exit status."""
+    for student, name, version in report.collected:
+        echo(f"collected {name} -> {student} (version {version})")
+    for student, name in report.duplicates:
+        echo(f"already had: {name} ({student})")
+    for name in report.skipped:
+        echo(f"skipped, not a notebook: {name}")
+    for problem in report.problems:
+        warn(f"PROBLEM: {problem}")
+    echo(f"{len(report.collected)} collected, {len(report.duplicates)} already had, {len(report.problems)} problems")
+    return 0 if report.ok else 1
+
+
+def print_grading_summary(records, reused, echo=print):
+    """One line per student kept, then the totals (course grade)."""
+    failed = [r for r in records if r.problem]
+    timeouts = sum(1 for r in records for c in r.cells if c.status in ("timeout", "died"))
+    errors = sum(1 for r in records for c in r.cells if c.status in ("failed", "error"))
+    for r in records:
+        note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
+        if r.error:  # the grader's own failure: the instructor sees it here, the student never does
+            note += f"\n      grader error: {r.error.strip().splitlines()[-1]} (traceback in {r.student}'s result.json)"
+        tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
+        kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
+        echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
+    echo(f"graded {len(records) - len(failed)}, could not grade {len(failed)}, already graded and unchanged {reused}, "
+         f"failing test cells {errors}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")
+
+
+def print_grades(course, echo=print, versions=False):
+    """Per-lab percentages (r: a resubmission counted; +N late: N versions after the window), the final grade."""
+    from .collect import selection_for
+    from .final_grade import final_grades, graded_items, percent
+    from .gradebook import load_result
+
+    labs, quiz = graded_items(course)
+    columns = [*labs, quiz]
+    grades = final_grades(course)  # raises (one line) before the header when nothing is graded
+    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
+    for grade in grades:
+        cells = []
+        for name in columns:
+            value = grade.quiz if name == quiz else grade.labs[name]
+            result = load_result(course, grade.student, name) or {}
+            mark = "r" if result.get("kind") == "resubmission" else ""
+            late = len(selection_for(course, grade.student, name).late)
+            mark += f" +{late} late" if late else ""
+            cells.append(f"{percent(value)}{mark}".rjust(15) if result else "-".rjust(15))
+        echo(grade.student[:15].ljust(16) + "".join(cells) + percent(grade.notebooks).rjust(11) + percent(grade.final).rjust(9))
+        if versions:
+            for name in columns:
+                selection = selection_for(course, grade.student, name)
+                for v in selection.candidates + selection.late:
+                    counted = "late, not counted" if v.kind == "late" else v.kind
+                    echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
+    echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
