@@ -9,8 +9,12 @@ import nbformat
 import pytest
 
 from autograder.cli import main
-from autograder.slack import collect_export, collect_slack, make_client, state_path, ts_to_datetime
-from autograder.slack_bot import ReceiptBot, send_feedback, socket_listener
+from autograder.slack.api import collect_slack
+from autograder.slack.client import make_client
+from autograder.slack.collector import state_path, ts_to_datetime
+from autograder.slack.export_archive import collect_export
+from autograder.slack.receipt_bot import ReceiptBot, socket_listener
+from autograder.slack.send_feedback import send_feedback
 from autograder.planted_bugs import reference_submission
 from fake_slack import BOT_USER, EXPORT_TOKEN, SIGN_IN_PAGE, TOKEN, FakeSlack
 
@@ -170,23 +174,23 @@ def test_a_server_error_that_lasts_is_reported_and_a_rerun_recovers(course, slac
 
 
 def test_an_interrupted_run_can_be_run_again(course, slack, client, notebook, monkeypatch):
-    import autograder.slack
+    import autograder.slack.api as api  # api_fetcher calls api.download
 
     for i, (user, ts) in enumerate([("UADA", T1), ("UBOB", T2), ("UCY", T3)]):
         slack.add_file(f"F{i}", "00_tiny.ipynb", notebook(user), user)
         slack.post("CLAB", user, ts, [f"F{i}"])
-    real, calls = autograder.slack.download, []
+    real, calls = api.download, []
 
     def download_then_stop(*args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt  # the instructor's Ctrl-C, after two files were stored
         return real(*args, **kwargs)
-    monkeypatch.setattr(autograder.slack, "download", download_then_stop)
+    monkeypatch.setattr(api, "download", download_then_stop)
     with pytest.raises(KeyboardInterrupt):
         collect(course, client)
     assert submitted(course, "ada") is None and len(versions(course, "bob")) == 1  # stored, not yet promoted
-    monkeypatch.setattr(autograder.slack, "download", real)
+    monkeypatch.setattr(api, "download", real)
     report = collect(course, client)
     assert report.collected == [("cy", "00_tiny.ipynb", 1)] and report.duplicates == []
     assert all(submitted(course, s) for s in ("ada", "bob", "cy"))

@@ -1,4 +1,4 @@
-"""What the course bot says to students: a receipt for each notebook they send, and their feedback.
+"""`course slack-bot`: a receipt, in the message's thread, for each notebook a student sends.
 
 The receipt bot listens through Socket Mode (no public URL needed) to `message.im`, `message.channels` and
 `file_shared` events. ReceiptBot.handle(event) is the whole logic, a plain function of an event payload and a
@@ -10,16 +10,14 @@ Slack app set-up: bot scopes files:read, channels:history, groups:history, im:hi
 users:read.email, chat:write, im:write; events message.im, message.channels, file_shared; Socket Mode on
 with an app-level token (connections:write) in SLACK_APP_TOKEN.
 """
-import hashlib
 import threading
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
-from .course import Course, read_roster
-from .gradebook import load_result
-from .slack import Collector, Outcome, People, api_completer, api_fetcher, files_of, is_from_bot, load_state, save_state
+from ..course import Course, read_roster
+from .api import api_completer, api_fetcher
+from .collector import Collector, Outcome, People, files_of, is_from_bot
 
 
 def receipt_text(outcome: Outcome) -> str | None:
@@ -121,47 +119,3 @@ def run_bot(course: Course, client: WebClient, token: str, app_token: str) -> No
         threading.Event().wait()
     finally:
         socket.close()
-
-
-@dataclass
-class FeedbackReport:
-    sent: list = field(default_factory=list)       # (student, score text)
-    unchanged: list = field(default_factory=list)  # students whose feedback was sent before
-    problems: list = field(default_factory=list)
-
-
-def send_feedback(course: Course, lab: str, client: WebClient) -> FeedbackReport:
-    """DM each graded student their score and feedback file; feedback sent before and unchanged is not resent."""
-    report, state = FeedbackReport(), load_state(course)
-    roster, sent = read_roster(course.roster_path), state["feedback"].setdefault(lab, {})
-    for student in course.submitted_students(lab):
-        result, path = load_result(course, student, lab), course.feedback_file(student, lab)
-        if result is None or not path.exists():
-            report.problems.append(f"{student}: no feedback for {lab} yet (run `course grade {lab}` and `course feedback {lab}`)")
-            continue
-        score = f"{result['score']:g} / {result['max_score']:g}"
-        digest = hashlib.sha256(path.read_bytes() + score.encode()).hexdigest()
-        if sent.get(student) == digest:
-            report.unchanged.append(student)
-            continue
-        person = roster.get(student)
-        if person is None or not (person.email or person.extra.get("slack_id")):
-            report.problems.append(f"{student}: feedback not sent: no e-mail (or slack_id) for them in "
-                                   f"{course.roster_path.name}")
-            continue
-        try:
-            user = person.extra.get("slack_id") or client.users_lookupByEmail(email=person.email)["user"]["id"]
-            channel = client.conversations_open(users=user)["channel"]["id"]
-            client.files_upload_v2(channel=channel, file=str(path), filename=f"{lab}_feedback.html",
-                                   title=f"{lab} feedback",
-                                   initial_comment=f"Your result for {lab}: {score} points. Your feedback is attached "
-                                                   "(open it in a browser).")
-        except SlackClientError as exc:  # an API error, or the upload itself refused
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
-            hint = ("no Slack account has the roster's e-mail" if error == "users_not_found" else "re-run later")
-            report.problems.append(f"{student}: feedback not sent: Slack answered {error} ({hint})")
-            continue
-        sent[student] = digest
-        save_state(course, state)
-        report.sent.append((student, score))
-    return report
