@@ -14,24 +14,29 @@ last a download from the canonical source into the cache, unless COURSE_OFFLINE=
 
 Every file is checked (size and SHA-256; md5 only where the manifest has nothing better) before it
 is used. A file that fails is never used: the search goes on, and if nothing good turns up the error
-names the bad file. The toy 1D/2D sets of the early labs are generated in code and have no files.
+names the bad file. Downloads, their SHA-256 check and hashing are pooch's (the manifest is the
+registry); the search of several folders and the errors are this module's. The toy 1D/2D sets of the
+early labs are generated in code and have no files.
 """
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import struct
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import warnings
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
+import pooch
+
+from .files import replacing
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPO_DATA = REPO_ROOT / "data"
@@ -99,34 +104,16 @@ def offline() -> bool:
 
 # ----------------------------------------------------------------------------- checksums
 
-_digest_cache: dict[str, dict] = {}
+_hash_cache: dict[tuple, str] = {}
 
 
-def _digests(path: Path) -> dict:
-    """sha256 and md5 of a file, cached by (path, size, mtime) in-process and in <cache>/hashes.json."""
+def _hash(path: Path, algo: str) -> str:
+    """pooch.file_hash, remembered in this process by (path, size, mtime), since every use checks the files."""
     st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    if key in _digest_cache:
-        return _digest_cache[key]
-    store = cache_dir() / "hashes.json"
-    try:
-        saved = json.loads(store.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = {}
-    if key not in saved:
-        sha, md5 = hashlib.sha256(), hashlib.md5()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                sha.update(chunk)
-                md5.update(chunk)
-        saved[key] = {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
-        if st.st_size >= 1 << 20:  # worth remembering across processes
-            try:
-                _atomic_write_text(store, json.dumps(saved, indent=0, sort_keys=True))
-            except OSError:
-                pass
-    _digest_cache[key] = saved[key]
-    return saved[key]
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, algo)
+    if key not in _hash_cache:
+        _hash_cache[key] = pooch.file_hash(str(path), alg=algo)
+    return _hash_cache[key]
 
 
 def _expected(variant: dict) -> tuple[str, str]:
@@ -136,19 +123,21 @@ def _expected(variant: dict) -> tuple[str, str]:
 def verify_file(path: Path | str, spec: dict, dataset: str = "") -> Path:
     """Return path when it matches spec (size and sha256, or md5 where that is all there is; also any
     'also_accept' variant); raise ChecksumError naming the file, both hashes and what to do."""
+    # own code: pooch checks one hash per file, the manifest also accepts variants (Debian's re-zipped files)
     path = Path(path)
-    size, digests = path.stat().st_size, _digests(path)
+    size = path.stat().st_size
     for variant in [spec] + spec.get("also_accept", []):
         algo, want = _expected(variant)
-        if digests[algo] == want and variant.get("size", size) == size:
+        if variant.get("size", size) == size and _hash(path, algo) == want:
             return path
     algo, want = _expected(spec)
+    actual = _hash(path, algo)
     fetch = f" and re-fetch it with `course data fetch {dataset}`" if dataset else ""
     raise ChecksumError(
         f"{path} fails its checksum: expected {algo} {want} ({spec.get('size', '?')} bytes), "
-        f"got {algo} {digests[algo]} ({size} bytes). It is truncated or altered and is not used; "
+        f"got {algo} {actual} ({size} bytes). It is truncated or altered and is not used; "
         f"delete or replace it{fetch}.",
-        path=path, expected=want, actual=digests[algo])
+        path=path, expected=want, actual=actual)
 
 
 # ----------------------------------------------------------------------------- search
@@ -160,6 +149,7 @@ def course_data_folders() -> list[Path]:
 
 def _bases() -> list[tuple[str, Path | None]]:
     """(label, folder) searched before the system folders and downloads; folder None where $COURSE_DATA is unset."""
+    # own code: pooch knows one cache folder, not a search order over several
     bases: list[tuple[str, Path | None]] = [("$COURSE_DATA", p) for p in course_data_folders()] or [("$COURSE_DATA", None)]
     return bases + [("repo cache", cache_dir()), ("repo data/", Path(REPO_DATA)), ("shared mirror", Path(SHARED_DATA))]
 
@@ -232,12 +222,12 @@ def _fix(name: str) -> str:
     return "; or ".join(fixes)
 
 
-_network_down: str | None = None  # why the last automatic download could not reach the network
+_network_down: str | None = None  # why the last download could not reach the network
 
 
 def _locate(name: str, download: bool | None = None) -> tuple[dict[str, Path], str]:
     """Verified paths of every file of the dataset, and where they were found."""
-    global _network_down
+    # own code: pooch has no notion of several search folders, nor of an offline switch
     ds = _dataset(name)
     lines, bad, good = [], [], None
     for label, folder in _places(name):
@@ -267,9 +257,6 @@ def _locate(name: str, download: bool | None = None) -> tuple[dict[str, Path], s
                 good = (found, f"downloaded to {cache_dir() / name}") if found else None
                 lines.append(f"download into {cache_dir() / name}: {report}")
             except DataError as err:
-                cause = err.__cause__
-                if isinstance(cause, urllib.error.URLError) and not isinstance(cause, urllib.error.HTTPError):
-                    _network_down = str(cause.reason)
                 if isinstance(err, ChecksumError):
                     bad.append(err)
                 lines.append(f"download from {urls[0].rsplit('/', 1)[0]}/: failed: {err}")
@@ -302,99 +289,78 @@ def resolve(name: str, download: bool | None = None) -> Path:
 
 # ----------------------------------------------------------------------------- downloads
 
-def _publish(tmp: str, target: Path) -> None:
-    """Give a finished temporary file ordinary permissions and rename it into place (atomic)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, target)
+def _unwritable(dataset: str, folder: Path, err: OSError) -> DataError:
+    return DataError(f"cannot write {dataset} into {folder} ({err.strerror or err}). Point COURSE_DATA at a "
+                     f"writable folder, or run `course data fetch {dataset}` where the cache is writable.")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        _publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
+@contextmanager
 def _temporary_file_in(folder: Path, name: str, dataset: str):
-    """(fd, path) of a new temporary file in folder, or a DataError that says where else to put the data."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    except OSError as err:
-        raise DataError(f"cannot write {dataset} into {folder} ({err.strerror or err}). Point COURSE_DATA at a "
-                        f"writable folder, or run `course data fetch {dataset}` where the cache is writable.") from err
-
-
-def _download(url: str, target: Path, spec: dict, dataset: str) -> None:
-    """url -> target through a temporary file in the same folder, kept only if it verifies."""
-    limit = max(v.get("size", 1 << 34) for v in [spec] + spec.get("also_accept", []))
-    fd, tmp = _temporary_file_in(target.parent, target.name, dataset)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                    received = 0
-                    for chunk in iter(lambda: response.read(1 << 20), b""):
-                        received += len(chunk)
-                        if received > limit:
-                            raise ChecksumError(f"download from {url} is larger than the expected {limit} bytes; "
-                                                "not kept", path=url, expected=str(limit), actual=f">{limit} bytes")
-                        out.write(chunk)
-            except urllib.error.HTTPError as err:
-                raise DataError(f"could not download {url}: HTTP {err.code} {err.reason}") from err
-            except (urllib.error.URLError, OSError) as err:
-                raise DataError(f"could not download {url}: {getattr(err, 'reason', err)}") from err
+    """files.replacing(folder / name), an unwritable folder raised as a DataError that says where else to go.
+    (Kept as a function of its own: tests/test_vision.py stubs it to play a read-only cache.)"""
+    with ExitStack() as stack:
         try:
-            verify_file(Path(tmp), spec, dataset)
-        except ChecksumError as err:
-            raise ChecksumError(f"download from {url} is corrupted and was not kept: expected "
-                                f"{err.expected}, got {err.actual}. Try again later, or fetch it by hand "
-                                "and point COURSE_DATA at it.", path=url, expected=err.expected,
-                                actual=err.actual) from None
-        _publish(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            tmp = stack.enter_context(replacing(folder / name))
+        except OSError as err:
+            raise _unwritable(dataset, folder, err) from err
+        yield tmp
+
+
+def _readable(fname: str, action: str, _pooch) -> str:
+    """pooch processor: a fresh download gets ordinary permissions (pooch keeps its temporary file's 0600)."""
+    if action != "fetch":
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fname, 0o666 & ~umask)
+    return fname
 
 
 def fetch(name: str, force: bool = False, verbose: bool = True) -> Path:
-    """Download every file of a dataset into <cache>/<name>/ from its canonical URL, verified.
-    Files already there and valid are kept unless force=True; a bad download is never kept."""
+    """Download every file of a dataset into <cache>/<name>/ from its canonical URL with pooch, which checks
+    the SHA-256 and keeps nothing that fails: a file already there is kept if it matches (unless force=True),
+    else replaced by a verified download."""
+    import requests  # pooch's HTTP client, imported late as pooch does (import time)
+
+    global _network_down
     ds = _dataset(name)
     if not all("url" in f for f in ds["files"]):
         raise DataError(f"dataset {name!r} has no download; {_fix(name)}")
     if offline():
         raise DataError(f"cannot fetch {name!r}: the network is disabled (COURSE_OFFLINE=1); unset it to download")
     dest = cache_dir() / name
+    registry = pooch.create(path=dest, base_url="", registry={f["name"]: f"sha256:{f['sha256']}" for f in ds["files"]},
+                            urls={f["name"]: f["url"] for f in ds["files"]})
+    downloader = pooch.HTTPDownloader(progressbar=False, timeout=DOWNLOAD_TIMEOUT_S)
+    logger = pooch.get_logger()  # says "Downloading file ..."; its level is cached, so switch it off instead
+    was_disabled, logger.disabled = logger.disabled, not verbose
     paths = []
-    for spec in ds["files"]:
-        target = dest / spec["name"]
-        if target.is_file() and not force:
+    try:
+        for spec in ds["files"]:
+            url = spec["url"]
+            if force and (dest / spec["name"]).is_file():
+                (dest / spec["name"]).unlink()  # pooch keeps a file that matches; force asks for a fresh one
             try:
-                paths.append(verify_file(target, spec, name))
-                continue
-            except ChecksumError as err:
-                print(f"{err} Removing it and downloading again.", file=sys.stderr)
-                target.unlink()
-        if verbose:
-            print(f"downloading {spec['url']} -> {target}", file=sys.stderr)
-        try:
-            _download(spec["url"], target, spec, name)
-        except DataError:
-            if dest.is_dir() and not any(dest.iterdir()):
-                dest.rmdir()
-            raise
-        paths.append(target)
+                paths.append(Path(registry.fetch(spec["name"], processor=_readable, downloader=downloader)))
+            except ValueError as err:  # pooch: the hash differs; it has deleted the download
+                got = re.search(r"but got (\w+)", str(err))
+                actual = got.group(1) if got else "another hash"
+                raise ChecksumError(f"download from {url} is corrupted and was not kept: expected sha256 "
+                                    f"{spec['sha256']}, got {actual}. Try again later, or fetch it by hand and "
+                                    "point COURSE_DATA at it.", path=url, expected=spec["sha256"], actual=actual) from None
+            except requests.RequestException as err:  # before OSError, which it subclasses
+                reason = str(getattr(err.args[0], "reason", err) if err.args else err)
+                if isinstance(err, requests.ConnectionError):
+                    _network_down = reason
+                raise DataError(f"could not download {url}: {reason}") from err
+            except OSError as err:
+                raise _unwritable(name, dest, err) from err
+    except DataError:
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        raise
+    finally:
+        logger.disabled = was_disabled
     return paths[0] if len(paths) == 1 else dest
-
-
 # ----------------------------------------------------------------------------- loaders
 
 def load_names() -> list[str]:
@@ -425,11 +391,6 @@ def _load_idx_set(name: str, download: bool | None = None):
     parts = [read_idx(found[f"{split}-{kind}.gz"]) for split in ("train", "t10k")
              for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
     return (*parts, where)
-
-
-def load_fashion_mnist():
-    """(X_train uint8 (60000, 28, 28), y_train uint8, X_test, y_test) from the resolved Fashion-MNIST files."""
-    return _load_idx_set("fashion_mnist")[:4]
 
 
 def load_mnist(prefer_full: bool = True, verbose: bool = True):
@@ -487,17 +448,11 @@ def _uncompressed_under(root: Path, name: str, found: dict[str, Path]) -> Path:
                 verify_file(out, content)
                 continue
             except ChecksumError:
-                out.unlink()  # our own derived file: rebuild it from the verified .gz
-        fd, tmp = _temporary_file_in(raw, out.name, name)
-        try:
-            with os.fdopen(fd, "wb") as dst, gzip.open(found[spec["name"]], "rb") as src:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(chunk)
-            verify_file(Path(tmp), content, name)
-            _publish(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                pass  # our own derived file: rebuilt below from the verified .gz
+        with _temporary_file_in(raw, out.name, name) as tmp:
+            with gzip.open(found[spec["name"]], "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            verify_file(tmp, content, name)
     return root
 
 
@@ -538,26 +493,25 @@ def format_status(rows: list[dict] | None = None) -> str:
     return "\n".join(out)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """`course data` / `course data status` lists the datasets; `course data fetch NAME...` downloads."""
-    argv = list(sys.argv[1:] if argv is None else argv) or ["status"]
-    cmd, args = argv[0], argv[1:]
-    if cmd in ("status", "list"):
-        rows = status()
-        print(format_status(rows))
-        return 0
-    if cmd == "fetch" and args:
-        code = 0
-        for name in (dataset_names() if args == ["all"] else args):
-            try:
-                print(f"{name}: {fetch(name)}")
-            except (DataError, KeyError) as err:
-                print(f"{name}: {err}", file=sys.stderr)
-                code = 1
-        return code
-    print("usage: course data [status] | course data fetch NAME... | course data fetch all", file=sys.stderr)
-    return 2
+def print_status() -> int:
+    """`course data [status]`: each dataset and where it was found, or why not; never downloads."""
+    print(format_status())
+    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(cli())
+def fetch_datasets(names: list[str]) -> int:
+    """`course data fetch NAME... | all`: download each into the cache; 1 when any could not be had."""
+    code = 0
+    for name in (dataset_names() if names == ["all"] else names):
+        try:
+            print(f"{name}: {fetch(name)}")
+        except (DataError, KeyError) as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            code = 1
+    return code
+
+
+if __name__ == "__main__":  # `python -m course_lib.data ...` is `course data ...`
+    from autograder.cli import main
+
+    sys.exit(main(["data", *sys.argv[1:]]))

