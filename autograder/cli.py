@@ -30,7 +30,8 @@ def cmd_collect_folder(args):
 
 def cmd_collect_slack(args):
     from .reports import print_collected
-    from .slack import collect_slack, load_token, make_client, parse_when
+    from .slack.api import collect_slack, parse_when
+    from .slack.client import load_token, make_client
 
     token = load_token()
     report = collect_slack(Course(args.course_dir), make_client(token), token, args.lab, args.channel,
@@ -39,12 +40,13 @@ def cmd_collect_slack(args):
 
 
 def cmd_collect_slack_export(args):
-    import os
+    from course_lib import data
 
     from .reports import print_collected
-    from .slack import collect_export, load_token
+    from .slack.client import load_token
+    from .slack.export_archive import collect_export
 
-    offline = args.offline or os.environ.get("COURSE_OFFLINE") == "1"
+    offline = args.offline or data.offline()
     try:
         token = None if offline else load_token()  # export links carry their own token; the bot's is optional
     except CourseError:
@@ -55,8 +57,8 @@ def cmd_collect_slack_export(args):
 
 
 def cmd_slack_bot(args):
-    from .slack import APP_TOKEN_VARIABLE, load_token, make_client
-    from .slack_bot import run_bot
+    from .slack.client import APP_TOKEN_VARIABLE, load_token, make_client
+    from .slack.receipt_bot import run_bot
 
     token = load_token()
     run_bot(Course(args.course_dir), make_client(token), token, load_token(APP_TOKEN_VARIABLE))
@@ -76,8 +78,8 @@ def cmd_feedback(args):
     files = write_feedback(Course(args.course_dir), args.lab)
     print(f"wrote {len(files)} feedback files under {Course(args.course_dir).root / 'feedback'}")
     if args.slack and files:
-        from .slack import load_token, make_client
-        from .slack_bot import send_feedback
+        from .slack.client import load_token, make_client
+        from .slack.send_feedback import send_feedback
 
         report = send_feedback(Course(args.course_dir), args.lab, make_client(load_token()))
         for student, score in report.sent:
@@ -136,7 +138,7 @@ def cmd_demo(args):
 def cmd_data(args):
     from course_lib import data
 
-    return data.cli([args.action, *args.names])
+    return data.fetch_datasets(args.names) if args.action == "fetch" else data.print_status()
 
 
 def build_parser():
@@ -209,8 +211,10 @@ def build_parser():
     p = sub.add_parser("demo", help="the whole course cycle on lab 1 in a fresh course directory")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("data", help="datasets: where each one is found, or fetch one")
-    p.add_argument("action", nargs="?", choices=["status", "fetch"], default="status")
-    p.add_argument("names", nargs="*")
+    what = p.add_subparsers(dest="action")
+    what.add_parser("status", help="where each dataset was found, or why not (the default)")
+    f = what.add_parser("fetch", help="download datasets from their canonical source into the cache, checksummed")
+    f.add_argument("names", nargs="+", metavar="NAME", help="a dataset of data/MANIFEST.json, or all")
     p.set_defaults(func=cmd_data)
     return parser
 

@@ -59,26 +59,38 @@ def read_timestamp(course: Course, student: str, lab: str):
         return None
 
 
-def save_record(course: Course, record, roster=None) -> None:
-    """Write one graded submission: executed notebook, result.json, and the gradebook scores."""
+def save_record(course: Course, record, roster=None, gradebook=None) -> None:
+    """Write one graded submission: executed notebook, result.json, and the gradebook scores (in `gradebook`
+    when one is open: a lab's grading opens it once)."""
     out = course.autograded_dir(record.student, record.lab)
     out.mkdir(parents=True, exist_ok=True)
     if record.notebook is not None:
         nbformat.write(record.notebook, out / f"{record.lab}.ipynb")
     (out / "result.json").write_text(json.dumps(record.to_json(), indent=1))
+    if gradebook is None:
+        with open_gradebook(course) as gb:
+            return save_record(course, record, roster, gb)
     student = (roster or {}).get(record.student)
-    with open_gradebook(course) as gb:
-        gb.update_or_create_student(
-            record.student,
-            **({"first_name": student.first_name, "last_name": student.last_name, "email": student.email} if student else {}),
-        )
-        timestamp = read_timestamp(course, record.student, record.lab)
-        gb.update_or_create_submission(record.lab, record.student, timestamp=timestamp)
-        for cell in record.cells:
-            grade = gb.find_grade(cell.grade_id, record.lab, record.lab, record.student)
-            grade.auto_score = cell.points
-            grade.needs_manual_grade = False
-        gb.db.commit()
+    gradebook.update_or_create_student(
+        record.student,
+        **({"first_name": student.first_name, "last_name": student.last_name, "email": student.email} if student else {}),
+    )
+    gradebook.update_or_create_submission(record.lab, record.student, timestamp=submission_time(course, record))
+    for cell in record.cells:
+        grade = gradebook.find_grade(cell.grade_id, record.lab, record.lab, record.student)
+        grade.auto_score = cell.points
+        grade.needs_manual_grade = False
+    gradebook.db.commit()
+
+
+def submission_time(course: Course, record):
+    """When the version that counted was received (naive UTC, nbgrader's convention); for a notebook placed in
+    submitted/ by hand or by nbgrader, its timestamp.txt. (submitted/ holds the latest version, which under
+    the "best" policy need not be the one that counted.)"""
+    if record.received_at:
+        moment = datetime.fromisoformat(record.received_at)
+        return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).replace(tzinfo=None)
+    return read_timestamp(course, record.student, record.lab)
 
 
 def load_result(course: Course, student: str, lab: str):
@@ -105,6 +117,3 @@ def scores(course: Course) -> dict:
         names = {sid: (p.first_name or "", p.last_name or "", p.email or "") for sid, p in people.items()}
     return {"labs": table, "students": names}
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

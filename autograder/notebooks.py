@@ -1,4 +1,5 @@
 """Reading notebooks that students send, and the nbgrader cell markup the labs use."""
+import ast
 import json
 from pathlib import Path
 
@@ -103,5 +104,21 @@ def solution_source(source: str) -> str:
     return strip_region(source, SOLUTION_BEGIN, SOLUTION_END, keep_inner=True)
 
 
-def test_cells(nb) -> dict:
-    return {grade_id(c): c for c in nb.cells if is_test_cell(c)}
+def imported_modules(nb) -> list:
+    """Absolute module names the notebook's code cells import, in order (cells that are not plain Python,
+    such as magics, are read without those lines; cells that still do not parse are skipped)."""
+    names = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.append(node.module)
+    return list(dict.fromkeys(names))

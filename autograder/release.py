@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import tomli_w
 
 from .course import COURSE_ID, REPO_ROOT, Course, CourseError, ensure_tools_on_path, lab_source_notebook
 
@@ -21,25 +22,15 @@ STUDENT_README = """# Deep learning from scratch: student bundle
 5. Send the .ipynb (not a PDF) at the end of the session; you may send an improved version within a week.
 """
 
-STUDENT_PYPROJECT = """[build-system]
-requires = ["setuptools>=68"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "course-lab-student"
-version = "{version}"
-requires-python = ">=3.10"
-dependencies = {dependencies}
-
-[project.scripts]
-course = "autograder.cli:main"
-
-[tool.setuptools.packages.find]
-include = ["course_lib*", "autograder*"]
-
-[tool.setuptools.package-data]
-course_lib = ["released/*.ipynb"]
-"""
+def student_pyproject(version: str, dependencies: list) -> str:
+    """The bundle's pyproject.toml: course_lib and the `course` command, with the released notebooks."""
+    return tomli_w.dumps({
+        "build-system": {"requires": ["setuptools>=68"], "build-backend": "setuptools.build_meta"},
+        "project": {"name": "course-lab-student", "version": version, "requires-python": ">=3.10",
+                    "dependencies": list(dependencies), "scripts": {"course": "autograder.cli:main"}},
+        "tool": {"setuptools": {"packages": {"find": {"include": ["course_lib*", "autograder*"]}},
+                                "package-data": {"course_lib": ["released/*.ipynb"]}}},
+    })
 
 
 def release(course: Course, lab: str) -> Path:
@@ -106,7 +97,6 @@ def bundle(course: Course, out: Path = None) -> Path:
     import tomllib
 
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    deps = "[\n" + "".join(f'    "{d}",\n' for d in project["dependencies"]) + "]"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for lab in labs:
             for nb in sorted((course.root / "release" / lab).glob("*.ipynb")):
@@ -117,6 +107,6 @@ def bundle(course: Course, out: Path = None) -> Path:
                 if not any(x in path.parts for x in EXCLUDED_PARTS):
                     zf.write(path, str(path.relative_to(REPO_ROOT)))
         zf.write(REPO_ROOT / "environment.yml", "environment.yml")
-        zf.writestr("pyproject.toml", STUDENT_PYPROJECT.format(version=project["version"], dependencies=deps))
+        zf.writestr("pyproject.toml", student_pyproject(project["version"], project["dependencies"]))
         zf.writestr("README.md", STUDENT_README)
     return out

@@ -22,6 +22,7 @@ def print_grading_summary(records, reused, echo=print):
     failed = [r for r in records if r.problem]
     timeouts = sum(1 for r in records for c in r.cells if c.status in ("timeout", "died"))
     errors = sum(1 for r in records for c in r.cells if c.status in ("failed", "error"))
+    partial = sum(1 for r in records for c in r.cells if c.status == "partial")
     for r in records:
         note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
         if r.error:  # the grader's own failure: the instructor sees it here, the student never does
@@ -30,7 +31,7 @@ def print_grading_summary(records, reused, echo=print):
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
         echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
     echo(f"graded {len(records) - len(failed)}, could not grade {len(failed)}, already graded and unchanged {reused}, "
-         f"failing test cells {errors}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")
+         f"failing test cells {errors}, partly passing {partial}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")
 
 
 def print_grades(course, echo=print, versions=False):

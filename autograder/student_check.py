@@ -4,11 +4,11 @@ The same stages as `course grade` (test cells restored from the released noteboo
 every test cell, per-check credit), without the sandbox (it is the student's own machine) and with
 the release standing in for the source (a student has no hidden tests).
 """
-import tempfile
 from pathlib import Path
 
 import nbformat
 
+from .grading.kernel_pool import KernelSettings, start_ready_kernel
 from .grading.submission import grade_notebook
 from .notebooks import NotebookProblem, is_solution_cell, is_test_cell, lab_of, nbgrader_meta, read_notebook
 
@@ -49,8 +49,11 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
                   if is_solution_cell(c) and "raise NotImplementedError" in c.source]
     echo(f"{path.name}: lab {lab}; {len(tests)} graded test cells worth {total:g} points.")
     echo("Running it as the grader will (small training budgets, CPU, the released test cells) ...")
-    with tempfile.TemporaryDirectory(prefix="course-check-") as scratch:
-        results, report, _ = grade_notebook(nb, release, release, scratch=scratch, cell_timeout=cell_timeout, budget=budget)
+    kernel = start_ready_kernel(KernelSettings(sandbox=False, budget=budget))
+    try:
+        results, report, _ = grade_notebook(nb, release, release, kernel=kernel, cell_timeout=cell_timeout, budget=budget)
+    finally:
+        kernel.close()
     for r in results:
         if r.status == "passed":
             line = f"  {r.grade_id}: passes the visible tests ({r.points:g} of {r.max_points:g} points)"

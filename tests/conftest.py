@@ -1,11 +1,12 @@
 import os
 import shutil
+from collections import namedtuple
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from sample_lab import sample_lab_notebook, write_sample_labs
+from sample_lab import write_sample_labs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -13,10 +14,6 @@ REPO = Path(__file__).resolve().parent.parent
 for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
     os.environ.pop(var, None)
 os.environ["COURSE_OFFLINE"] = "1"
-
-
-def tiny_lab_notebook(lab="00_tiny"):
-    return sample_lab_notebook(lab)
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +55,31 @@ def course(tmp_path, tiny_labs, released_course_template):
 
     shutil.copytree(released_course_template, tmp_path / "course")
     return Course(tmp_path / "course")
+
+
+TinyLab = namedtuple("TinyLab", "source release reference")
+
+
+@pytest.fixture
+def lab(course):
+    """00_tiny's source, its release, and the reference submission (the release with the solutions)."""
+    from autograder.planted_bugs import reference_submission
+
+    source = nbformat.read(course.source("00_tiny"), as_version=4)
+    release = nbformat.read(course.release("00_tiny"), as_version=4)
+    return TinyLab(source, release, reference_submission(release, source))
+
+
+@pytest.fixture
+def grade_one(tmp_path):
+    """grade_one(nb, source, release, student=..., cell_timeout=..., budget=...) -> the GradeRecord of one
+    00_tiny submission, graded as `course grade` grades it (sandboxed)."""
+    from autograder.grading.records import GradeJob
+    from autograder.grading.submission import grade_submission
+
+    def grade(nb, source, release, student="s1", cell_timeout=3, budget=60, lab="00_tiny"):
+        path = tmp_path / f"{student}.ipynb"
+        nbformat.write(nb, path)
+        return grade_submission(GradeJob(student, lab, str(path), source, release, cell_timeout=cell_timeout,
+                                         budget=budget))
+    return grade

@@ -1,4 +1,6 @@
 """A two-answer sample lab that grades in about a second: the subject of tests and the grading benchmark."""
+import copy
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -53,3 +55,24 @@ def write_sample_labs(labs_dir, names=("00_tiny", "00_other")):
         nbformat.write(sample_lab_notebook(lab), labs_dir / lab / f"{lab}.ipynb")
     (labs_dir / names[0] / "bugs.toml").write_text(PLANTED_BUGS)
     return labs_dir
+
+
+def with_answer(nb, cell_id, code):
+    """A copy of nb whose cell `cell_id` holds `code`."""
+    nb = nbformat.from_dict(copy.deepcopy(nb))
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == cell_id:
+            cell.source = code
+    return nb
+
+
+def by_grade_id(record):
+    return {c.grade_id: c for c in record.cells}
+
+
+def write_inbox(folder, notebooks: dict):
+    """A folder of submissions as students send them: {file name without .ipynb: notebook}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, nb in notebooks.items():
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    return folder

@@ -7,19 +7,14 @@ import pytest
 from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError, read_roster
-from autograder.planted_bugs import reference_submission
+from sample_lab import write_inbox
 
 LAB = "00_tiny"
 
 
 @pytest.fixture
-def inbox(course, tmp_path):
-    source = nbformat.read(course.source(LAB), as_version=4)
-    release = nbformat.read(course.release(LAB), as_version=4)
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    nbformat.write(reference_submission(release, source), folder / "ada.ipynb")  # the one good file
-    return folder
+def inbox(lab, tmp_path):
+    return write_inbox(tmp_path / "inbox", {"ada": lab.reference})  # the one good file
 
 
 def problems_for(course, inbox):

@@ -1,104 +1,74 @@
 """A submission that hangs, kills its kernel, raises or warns keeps the points of the cells that passed."""
 import nbformat
-import pytest
 
-from autograder.grading.records import GradeJob
 from autograder.grading.restore import restore_test_cells
-from autograder.grading.submission import grade_submission
 from autograder.notebooks import grade_id
-from autograder.planted_bugs import reference_submission
+from sample_lab import by_grade_id as by_id, with_answer
 
 LAB = "00_tiny"
 
 
-@pytest.fixture
-def lab(course):
-    source = nbformat.read(course.source(LAB), as_version=4)
-    release = nbformat.read(course.release(LAB), as_version=4)
-    return source, release, reference_submission(release, source)
-
-
-def grade(tmp_path, lab, nb, **kw):
-    source, release, _ = lab
-    path = tmp_path / "submission.ipynb"
-    nbformat.write(nb, path)
-    job = GradeJob("s1", LAB, str(path), source, release, cell_timeout=kw.get("timeout", 3), budget=kw.get("budget", 60))
-    return grade_submission(job)
-
-
-def with_answer(nb, cell_id, code):
-    nb = nbformat.from_dict(nb)
-    for cell in nb.cells:
-        if grade_id(cell) == cell_id:
-            cell.source = code
-    return nb
-
-
-def by_id(record):
-    return {c.grade_id: c for c in record.cells}
-
-
-def test_infinite_loop_times_out_and_other_cells_still_count(tmp_path, lab):
-    nb = with_answer(lab[2], "double", "def double(x):\n    while True:\n        pass")
+def test_infinite_loop_times_out_and_other_cells_still_count(lab, grade_one):
+    nb = with_answer(lab.reference, "double", "def double(x):\n    while True:\n        pass")
     nb.cells.insert(2, nbformat.v4.new_code_cell("double(1)"))  # the student calls it at top level
-    record = grade(tmp_path, lab, nb)
+    record = grade_one(nb, lab.source, lab.release)
     cells = by_id(record)
     assert cells["test_double"].points == 0
     assert cells["test_square"].points == 3
     assert record.score == 3
 
 
-def test_loop_that_swallows_interrupts_restarts_the_kernel(tmp_path, lab):
+def test_loop_that_swallows_interrupts_restarts_the_kernel(lab, grade_one):
     hog = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass"
-    nb = nbformat.from_dict(lab[2])
+    nb = nbformat.from_dict(lab.reference)
     nb.cells.insert(2, nbformat.v4.new_code_cell(hog))
-    record = grade(tmp_path, lab, nb)
+    record = grade_one(nb, lab.source, lab.release)
     assert record.kernel_restarts >= 1
     # double was defined before the hog: replayed after the restart, so its test still passes
     assert by_id(record)["test_double"].points == 2 and by_id(record)["test_square"].points == 3
 
 
-def test_os_exit_kills_the_kernel_but_not_the_grading(tmp_path, lab):
-    nb = nbformat.from_dict(lab[2])
+def test_os_exit_kills_the_kernel_but_not_the_grading(lab, grade_one):
+    nb = nbformat.from_dict(lab.reference)
     nb.cells.insert(4, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
-    record = grade(tmp_path, lab, nb)
+    record = grade_one(nb, lab.source, lab.release)
     assert record.kernel_restarts == 1
     assert record.score == 5, record.to_json()
 
 
-def test_warnings_do_not_zero_a_correct_cell(tmp_path, lab):
-    nb = with_answer(lab[2], "double", "import warnings, sys\ndef double(x):\n"
+def test_warnings_do_not_zero_a_correct_cell(lab, grade_one):
+    nb = with_answer(lab.reference, "double", "import warnings, sys\ndef double(x):\n"
                      "    warnings.warn('deprecated thing', UserWarning)\n    print('noise', file=sys.stderr)\n    return 2 * x")
-    assert grade(tmp_path, lab, nb).score == 5
+    assert grade_one(nb, lab.source, lab.release).score == 5
 
 
-def test_an_exception_in_an_answer_costs_only_its_test(tmp_path, lab):
-    nb = with_answer(lab[2], "square", "def square(x):\n    raise ValueError('oops')")
-    cells = by_id(grade(tmp_path, lab, nb))
+def test_an_exception_in_an_answer_costs_only_its_test(lab, grade_one):
+    nb = with_answer(lab.reference, "square", "def square(x):\n    raise ValueError('oops')")
+    cells = by_id(grade_one(nb, lab.source, lab.release))
     assert cells["test_double"].points == 2
     assert cells["test_square"].points == 0 and cells["test_square"].message == "ValueError: oops"
 
 
-def test_notebook_budget_skips_the_rest(tmp_path, lab):
-    nb = nbformat.from_dict(lab[2])
+def test_notebook_budget_skips_the_rest(lab, grade_one):
+    nb = nbformat.from_dict(lab.reference)
     nb.cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(30)"))
-    record = grade(tmp_path, lab, nb, timeout=20, budget=4)
+    record = grade_one(nb, lab.source, lab.release, cell_timeout=20, budget=4)
     assert record.budget_exhausted and record.score < 5
 
 
-def test_print_flood_is_truncated(tmp_path, lab):
-    nb = nbformat.from_dict(lab[2])
+def test_print_flood_is_truncated(lab, grade_one):
+    nb = nbformat.from_dict(lab.reference)
     nb.cells.insert(2, nbformat.v4.new_code_cell("for i in range(200000):\n    print(i)"))
-    record = grade(tmp_path, lab, nb, timeout=20)
+    record = grade_one(nb, lab.source, lab.release, cell_timeout=20)
     assert record.score == 5
     flood = record.notebook.cells[2]
     assert sum(len(o.get("text", "")) for o in flood.outputs) < 200_000
 
 
-def test_tampered_test_cell_is_restored_and_reported(tmp_path, lab):
-    nb = with_answer(lab[2], "double", "def double(x):\n    return x")
+def test_tampered_test_cell_is_restored_and_reported(lab, grade_one):
+    nb = with_answer(lab.reference, "double", "def double(x):\n    return x")
     nb = with_answer(nb, "test_double", "pass  # nothing to see here")
-    record = grade(tmp_path, lab, nb)
+    record = grade_one(nb, lab.source, lab.release)
     assert record.tampered == ["test_double"]
     assert by_id(record)["test_double"].points == 0  # the instructor's test ran
 
@@ -110,17 +80,17 @@ def test_untouched_test_cells_raise_no_false_alarm(lab):
     assert "double(-3)" in "".join(c.source for c in nb.cells)  # hidden tests are back
 
 
-def test_deleted_test_cell_comes_back(tmp_path, lab):
-    nb = nbformat.from_dict(lab[2])
+def test_deleted_test_cell_comes_back(lab, grade_one):
+    nb = nbformat.from_dict(lab.reference)
     nb.cells = [c for c in nb.cells if grade_id(c) != "test_square"]
-    record = grade(tmp_path, lab, nb)
+    record = grade_one(nb, lab.source, lab.release)
     assert by_id(record)["test_square"].points == 3 and "test_square" in record.tampered
 
 
-def test_student_code_does_not_see_tokens(tmp_path, lab, monkeypatch):
+def test_student_code_does_not_see_tokens(lab, monkeypatch, grade_one):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret")
-    nb = with_answer(lab[2], "double", "import os\nassert 'SLACK_BOT_TOKEN' not in os.environ\ndef double(x):\n    return 2 * x")
-    assert grade(tmp_path, lab, nb).score == 5
+    nb = with_answer(lab.reference, "double", "import os\nassert 'SLACK_BOT_TOKEN' not in os.environ\ndef double(x):\n    return 2 * x")
+    assert grade_one(nb, lab.source, lab.release).score == 5
 
 
 def test_kernels_do_not_inherit_the_graders_torch_cache_folders(monkeypatch):

@@ -15,6 +15,7 @@ from autograder.course import CourseError
 from autograder.export import export_canvas, export_gradescope, export_moodle, export_questions
 from autograder.final_grade import compute, final_grades, fraction_of, percent
 from autograder.grading.run_lab import grade_lab
+from autograder.gradebook import open_gradebook
 from autograder.policy import Window, load_config, select_versions, window_for
 from autograder.planted_bugs import reference_submission
 
@@ -116,6 +117,11 @@ def test_windows_end_to_end_with_grades_and_exports(course, tmp_path, capsys):
     assert records["ada"].score == 5 and records["ada"].kind == "in-session"
     assert records["bob"].score == 5 and records["bob"].kind == "resubmission"
     assert records["cy"].score == 2 and records["cy"].kind == "in-session"
+    # submitted/ holds each student's latest version; the gradebook records when the counted one came
+    with open_gradebook(course) as gb:
+        times = {s: gb.find_submission(LAB, s).timestamp for s in ("ada", "bob")}
+    assert times["ada"] == (END - timedelta(hours=1)).replace(tzinfo=None)
+    assert times["bob"] == (END + timedelta(days=6)).replace(tzinfo=None)
 
     rerun = grade_lab(course, LAB, echo=lambda s: None)  # nothing changed: nothing regraded
     assert {r.student: r.score for r in rerun} == {"ada": 5, "bob": 5, "cy": 2}

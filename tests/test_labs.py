@@ -1,14 +1,14 @@
 """Every lab in labs/: the release hides its answers, and grading tells the reference, the untouched
 release and each planted bug apart (reference = full marks, release = 0, each bug fails its tests)."""
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import nbformat
 import pytest
 
 from autograder.course import Course, available_labs
 from autograder.grading.records import GradeJob
-from autograder.grading.submission import grade_submission
+from autograder.grading.kernel_pool import preloadable
+from autograder.grading.run_lab import run_jobs
 from autograder.release import release
 from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 
@@ -17,7 +17,8 @@ LABS = [lab for lab in available_labs()] if os.environ.get("COURSE_LABS_DIR") is
 
 @pytest.fixture(scope="module", params=LABS)
 def graded(request, tmp_path_factory):
-    """Grade the reference, the release and one submission per planted bug, two at a time."""
+    """Grade the reference, the release and one submission per planted bug, two at a time (as `course grade
+    -j 2` does: the kernel pool starts the next kernels, with the lab's imports, while two run)."""
     lab = request.param
     course = Course(tmp_path_factory.mktemp(lab) / "course")
     course.root.mkdir(parents=True)
@@ -32,9 +33,9 @@ def graded(request, tmp_path_factory):
     for name, nb in submissions.items():
         path = course.root / f"{name.replace(':', '_')}.ipynb"
         nbformat.write(nb, path)
-        jobs.append(GradeJob(name, lab, str(path), source, released, cell_timeout=120, budget=300))
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        records = {r.student: r for r in pool.map(grade_submission, jobs)}
+        jobs.append(GradeJob(name, lab, str(path), source, released, cell_timeout=120, budget=300,
+                             preload=preloadable(source)))
+    records = {r.student: r for r in run_jobs(jobs, jobs=2)}
     return lab, course, source, bugs, records
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autograder.course import REPO_ROOT, Course
-from autograder.notebooks import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, grade_id, is_solution_cell,
+from autograder.notebooks import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, grade_id, is_solution_cell,
                                   is_test_cell, nbgrader_meta, solution_source)
 from autograder.release import release
 from course_lib.quiz import check_choice, check_hashed_choice, check_hashed_number, check_number, hash_answer

@@ -4,7 +4,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -13,21 +12,20 @@ import pytest
 from autograder.course import Course
 from autograder.grading.run_lab import grade_lab
 from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
+from sample_lab import write_inbox
 
 LAB = "00_tiny"
 
 
 def submit_three(course, tmp_path):
+    """ada: the reference, bob: the untouched release, cy: the first planted bug; collected from a folder."""
+    from autograder.collect import collect_folder
+
     source = nbformat.read(course.source(LAB), as_version=4)
     release = nbformat.read(course.release(LAB), as_version=4)
     reference = reference_submission(release, source)
-    from autograder.collect import collect_folder
-
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    nbformat.write(reference, inbox / "ada.ipynb")
-    nbformat.write(release, inbox / "bob.ipynb")
-    nbformat.write(apply_bugs(reference, load_bugs(LAB)[:1]), inbox / "cy.ipynb")
+    inbox = write_inbox(tmp_path / "inbox", {"ada": reference, "bob": release,
+                                             "cy": apply_bugs(reference, load_bugs(LAB)[:1])})
     assert collect_folder(course, inbox, LAB).ok
 
 

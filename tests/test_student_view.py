@@ -14,16 +14,13 @@ from autograder.gradebook import load_result
 from autograder.grading.submission import COULD_NOT_GRADE
 from autograder.grading.run_lab import grade_lab
 from autograder.planted_bugs import reference_submission
+from sample_lab import write_inbox
 
 LAB = "00_tiny"
 
 
 def _submit(course, tmp_path, notebooks):
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    for student, nb in notebooks.items():
-        nbformat.write(nb, inbox / f"{student}.ipynb")
-    assert collect_folder(course, inbox, LAB).ok
+    assert collect_folder(course, write_inbox(tmp_path / "inbox", notebooks), LAB).ok
 
 
 def _student_texts(course, student):

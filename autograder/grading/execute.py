@@ -4,6 +4,10 @@ Each cell gets a timeout. A cell that times out is interrupted; a kernel that ig
 interrupt, or dies (os._exit, segfault, out of memory), is restarted and the cells that had
 run fine before are replayed, so that later cells can still earn their points. A budget caps
 the whole notebook. Outputs are capped so a print flood cannot fill the disk or the memory.
+
+The message loop is ours, not nbclient's: nbclient keeps every output a cell sends (no cap against a print
+flood) and ties the kernel's life to the notebook, while grading restarts and replays per cell and needs
+both the execute reply and the iopub error of each cell (see Kernel.run).
 """
 import os
 import queue
@@ -187,12 +191,17 @@ def stream_text(outputs) -> str:
     return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
 
 
-def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, hooks: Hooks = None) -> RunReport:
-    """Execute every code cell of nb in place (outputs replaced). Never raises for student errors."""
+def run_cells(nb, *, kernel: Kernel = None, cwd=None, env=None, cell_timeout=60.0, budget=600.0, sandbox=None,
+              hooks: Hooks = None) -> RunReport:
+    """Execute every code cell of nb in place (outputs replaced). Never raises for student errors.
+
+    kernel: one already started, with hooks.on_start run (kernel_pool.py); otherwise one is started here
+    in cwd with env (and the sandbox prefix). Either way it is shut down at the end.
+    """
     hooks = hooks or Hooks()
     report = RunReport()
     start = time.monotonic()
-    kernel = Kernel(cwd, env, sandbox)
+    kernel = kernel or Kernel(cwd, env, sandbox)
 
     def hook(make, index, cell, left):
         code = make(index, cell) if make else ""
@@ -207,7 +216,8 @@ def run_cells(nb, *, cwd, env, cell_timeout=60.0, budget=600.0, sandbox=None, ho
         if code:
             kernel.run(code, timeout=60.0)
 
-    start_kernel()
+    if kernel.km is None:
+        start_kernel()
     replayable = []  # indices of cells that ran fine, replayed after a restart
     try:
         for index, cell in enumerate(nb.cells):

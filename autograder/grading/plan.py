@@ -8,6 +8,7 @@ import nbformat
 from ..collect import selection_for
 from ..course import Course
 from ..notebooks import is_test_cell, nbgrader_meta
+from .kernel_pool import preloadable
 from .records import CellResult, GradeJob, GradeRecord
 
 
@@ -28,6 +29,7 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
     source_bytes = course.source(lab).read_bytes()
     source = nbformat.reads(source_bytes.decode(), as_version=4)
     release = nbformat.read(course.release(lab), as_version=4)
+    preload = preloadable(source)
     jobs, nothing = [], []
     for student in students:
         selection = selection_for(course, student, lab)
@@ -46,7 +48,8 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
             jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
                                  version=path.name, received_at=received_at, kind=kind,
                                  fingerprint=_fingerprint(data, source_bytes),
-                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data))
+                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data,
+                                 preload=preload))
     return jobs, nothing
 
 

@@ -19,6 +19,7 @@ class GradeJob:
     sandbox: bool = True     # run the kernel in bubblewrap (see sandbox.py)
     hidden: tuple = ()       # extra paths the kernel must not see (the course directory)
     submission_bytes: bytes = b""  # the file itself, so a worker elsewhere (Dask) needs no shared disk
+    preload: tuple = ()      # modules the lab imports, imported in the kernel before the student's code
 
 
 @dataclass
@@ -26,7 +27,7 @@ class CellResult:
     grade_id: str
     points: float
     max_points: float
-    status: str   # passed | failed | error | timeout | died | skipped
+    status: str   # passed | partial | failed | error | tampered | timeout | died | skipped
     message: str = ""
     seconds: float = 0.0
     tampered: bool = False    # the test cell's code was edited (the original was run)

@@ -5,32 +5,53 @@ A version already graded against the same source is not graded again unless forc
 """
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import nbformat
 from tqdm import tqdm
 
 from ..course import Course, CourseError, read_roster
-from .plan import plan, previous_record, students_of
-from .submission import grade_submission
-from ..gradebook import save_record
+from ..gradebook import open_gradebook, save_record
 from ..reports import print_grading_summary
+from .kernel_pool import KernelPool
+from .plan import plan, previous_record, students_of
 from .sandbox import SandboxUnavailable, current_mode, require_sandbox
+from .submission import grade_submission, job_settings
 
 
 def run_jobs(todo, jobs=1, dask=None):
-    """Yield records as they finish: here (jobs=1), in a local process pool, or on a Dask cluster."""
+    """Yield records as they finish: on a Dask cluster, or here, `jobs` at a time in threads (the work is in
+    the kernels, each its own process) with the kernel pool starting the next kernels meanwhile."""
     if dask:
         from distributed import Client, as_completed as dask_completed
 
         with Client(dask) as client:
             for future in dask_completed(client.map(grade_submission, todo, pure=False)):
                 yield future.result()
-    elif jobs <= 1:
-        yield from (grade_submission(job) for job in todo)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            yield from (f.result() for f in as_completed([pool.submit(grade_submission, j) for j in todo]))
+        return
+    if not todo:
+        return
+    jobs = max(1, jobs)
+    with KernelPool(job_settings(todo[0]), count=len(todo), ahead=jobs) as kernels, \
+            ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as workers:
+        futures = [workers.submit(grade_submission, job, kernels=kernels) for job in todo]
+        yield from (future.result() for future in as_completed(futures))
+
+
+def _keep_better(by_student, record):
+    best = by_student.get(record.student)
+    if best is None or (record.score, record.received_at) > (best.score, best.received_at):
+        by_student[record.student] = record
+
+
+def _with_notebook(course, record):
+    """A record graded in an earlier run carries no notebook: read the executed one saved with its version."""
+    if record.notebook is None and record.version:
+        saved = course.autograded_dir(record.student, record.lab) / "versions" / f"{record.version}.ipynb"
+        if saved.exists():
+            record.notebook = nbformat.read(saved, as_version=4)
+    return record
 
 
 def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget=300.0, jobs=1,
@@ -66,26 +87,28 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
                 done.append(previous)
                 todo.remove(job)
                 reused += 1
-    with tqdm(total=len(todo), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
+    by_student = {}  # the policy's choice: the best version (ties: the latest)
+    for record in done:
+        _keep_better(by_student, record)
+    waiting = Counter(job.student for job in todo)
+    with open_gradebook(course) as gradebook, \
+            tqdm(total=len(todo), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
+        # a student's kept record is saved as soon as their last version is graded: a stopped run keeps them
+        for student in [s for s in by_student if not waiting[s]]:
+            save_record(course, _with_notebook(course, by_student[student]), roster, gradebook)
+        for record in records:
+            save_record(course, record, roster, gradebook)
         for record in run_jobs(todo, jobs, dask):
             versions = course.autograded_dir(record.student, lab) / "versions"
             versions.mkdir(parents=True, exist_ok=True)
             (versions / f"{record.version or 'submitted'}.json").write_text(json.dumps(record.to_json(), indent=1))
             if record.notebook is not None:
                 nbformat.write(record.notebook, versions / f"{record.version or 'submitted'}.ipynb")
-            done.append(record)
+            _keep_better(by_student, record)
+            waiting[record.student] -= 1
+            if not waiting[record.student]:
+                save_record(course, _with_notebook(course, by_student[record.student]), roster, gradebook)
             bar.update(1)
-    by_student = {}
-    for record in done:  # the policy's choice: the best version (ties: the latest)
-        best = by_student.get(record.student)
-        if best is None or (record.score, record.received_at) > (best.score, best.received_at):
-            by_student[record.student] = record
-    for record in list(by_student.values()) + records:
-        if record.notebook is None and record.version:
-            saved = course.autograded_dir(record.student, lab) / "versions" / f"{record.version}.ipynb"
-            if saved.exists():
-                record.notebook = nbformat.read(saved, as_version=4)
-        save_record(course, record, roster)
     kept = sorted(list(by_student.values()) + records, key=lambda r: r.student)
     print_grading_summary(kept, reused, echo)
     return kept

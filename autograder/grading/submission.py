@@ -6,47 +6,42 @@
 nothing but its scratch directory. Only the parent process writes the gradebook, so jobs can run in
 threads, in worker processes or on a Dask cluster (run_lab.py).
 """
-import tempfile
 import time
 import traceback
-from functools import partial
 from pathlib import Path
 
 import nbformat
 
 from ..notebooks import NotebookProblem, grade_id, is_test_cell, nbgrader_meta, read_notebook
-from .execute import kernel_environment, run_cells
-from .integrity import Guard
+from .execute import run_cells
+from .kernel_pool import KernelPool, KernelSettings, ReadyKernel, start_ready_kernel
 from .records import CellResult, GradeJob, GradeRecord
 from .restore import restore_test_cells
-from .sandbox import Limits, bwrap_prefix, prepare_scratch
 from .score import score_cells
 
 
-def grade_notebook(submission, source, release, *, scratch, cell_timeout, budget, sandbox=None, hidden=()):
-    """restore -> execute (guarded, in the sandbox when asked) -> score, in the scratch directory.
+def grade_notebook(submission, source, release, *, kernel: ReadyKernel, cell_timeout, budget):
+    """restore -> execute (guarded, in the kernel's sandbox if it has one) -> score. The kernel is used up.
 
     Returns (test cell results, the run's report, the executed notebook). `course grade` and `course check`
     both grade this way; check passes the release as the source (it has no hidden tests) and no sandbox.
     """
     nb, tampered = restore_test_cells(submission, source, release)
-    prefix = None
-    if sandbox:
-        prepare_scratch(Path(scratch))
-        prefix = partial(bwrap_prefix, hidden=hidden, limits=Limits(cpu_seconds=int(budget * 2) + 60))
-    env = kernel_environment(graded=True, extra={"HOME": scratch, "IPYTHONDIR": f"{scratch}/.ipython",
-                                                 "MPLCONFIGDIR": f"{scratch}/.matplotlib", "TMPDIR": scratch})
-    guard = Guard(scratch)
-    report = run_cells(nb, cwd=scratch, env=env, cell_timeout=cell_timeout, budget=budget, sandbox=prefix,
-                       hooks=guard.hooks())
-    return score_cells(nb, report, tampered, guard), report, nb
+    report = run_cells(nb, kernel=kernel.kernel, cell_timeout=cell_timeout, budget=budget, hooks=kernel.hooks)
+    return score_cells(nb, report, tampered, kernel.guard), report, nb
 
 
 COULD_NOT_GRADE = "your notebook could not be graded because of a problem on the grader's side; your instructor has the details"
 
 
-def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
-    """Grade one submission. Never raises: a failure is recorded in the result."""
+def job_settings(job: GradeJob, scratch_root=None) -> KernelSettings:
+    """The kernel a job needs (the same for every job of a lab's grading)."""
+    return KernelSettings(sandbox=job.sandbox, hidden=tuple(job.hidden), budget=job.budget,
+                          preload=tuple(job.preload), scratch_root=scratch_root)
+
+
+def grade_submission(job: GradeJob, scratch_root=None, kernels: KernelPool = None) -> GradeRecord:
+    """Grade one submission, in a kernel from the pool if there is one. Never raises: a failure is recorded."""
     started = time.monotonic()
     record = GradeRecord(job.student, job.lab, version=job.version, received_at=job.received_at,
                          kind=job.kind, fingerprint=job.fingerprint)
@@ -60,10 +55,12 @@ def grade_submission(job: GradeJob, scratch_root=None) -> GradeRecord:
             record.problem = str(problem)
             record.cells = _not_graded(source, "not graded: " + str(problem))
             return record
-        with tempfile.TemporaryDirectory(prefix=f"grade-{job.student}-", dir=scratch_root) as scratch:
+        kernel = kernels.take() if kernels is not None else start_ready_kernel(job_settings(job, scratch_root))
+        try:
             record.cells, report, record.notebook = grade_notebook(
-                submission, source, release, scratch=scratch, cell_timeout=job.cell_timeout, budget=job.budget,
-                sandbox=job.sandbox, hidden=job.hidden)
+                submission, source, release, kernel=kernel, cell_timeout=job.cell_timeout, budget=job.budget)
+        finally:
+            kernel.close()
         record.kernel_restarts = report.kernel_restarts
         record.budget_exhausted = report.budget_exhausted
     except Exception:  # the grader's own failure must not stop the other students
