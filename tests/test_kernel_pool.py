@@ -1,0 +1,83 @@
+"""The kernel pool: kernels started ahead serve one submission each, and nothing of one reaches the next."""
+import os
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.grading.execute import stream_text
+from autograder.grading.kernel_pool import KernelPool, KernelSettings, preloadable
+
+
+def run(ready, code):
+    status, outputs, error = ready.kernel.run(code, timeout=30)
+    assert status == "ok", error
+    return stream_text(outputs).strip()
+
+
+def test_each_kernel_serves_one_submission_and_leaves_nothing_behind(tmp_path):
+    settings = KernelSettings(sandbox=True, budget=60, scratch_root=str(tmp_path))
+    with KernelPool(settings, count=2, ahead=2) as pool:
+        first, second = pool.take(), pool.take()
+        assert first.scratch != second.scratch and first.guard.key != second.guard.key
+        pids = {run(k, "import os; print(os.getpid(), os.getcwd())") for k in (first, second)}
+        assert len(pids) == 2
+        run(first, "open('answers.txt', 'w').write('42'); open('/tmp/left.txt', 'w').write('42')\n"
+                   "import builtins; builtins.LEFT_BEHIND = 42")
+        # the other student's kernel sees none of it: not the file, not /tmp, not the interpreter's state
+        seen = run(second, "import os, builtins\n"
+                           "print(sorted(f for f in os.listdir('.') if not f.startswith('.')), os.listdir('/tmp'), "
+                           "hasattr(builtins, 'LEFT_BEHIND'))")
+        assert seen == "[] [] False"
+        folder = first.scratch
+        first.close()
+        assert not os.path.exists(folder)
+        second.close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_kernels_nobody_took_are_shut_down(tmp_path):
+    settings = KernelSettings(sandbox=True, budget=60, scratch_root=str(tmp_path))
+    pool = KernelPool(settings, count=3, ahead=2)
+    taken = pool.take()  # the pool starts the third in its place
+    pids = []
+    for future in list(pool._pending):
+        ready = future.result()
+        pids.append(ready.kernel.km.provisioner.process.pid)
+    assert len(pids) == 2 and pool.left == 0
+    pool.close()
+    taken.close()
+    assert os.listdir(tmp_path) == []
+    for pid in pids:  # the sandbox (bwrap) processes the kernels ran under are gone
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_a_kernel_that_cannot_start_is_the_job_s_failure_not_the_pool_s(tmp_path, monkeypatch):
+    import autograder.grading.kernel_pool as kernel_pool
+
+    calls = []
+
+    def flaky(settings):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no kernel today")
+        return "a kernel"
+
+    monkeypatch.setattr(kernel_pool, "start_ready_kernel", flaky)
+    pool = KernelPool(KernelSettings(sandbox=False, scratch_root=str(tmp_path)), count=2, ahead=1)
+    try:
+        pool.take()
+        raise AssertionError("the failed start should have been raised to the job that took it")
+    except RuntimeError as exc:
+        assert "no kernel today" in str(exc)
+    assert pool.take() == "a kernel"
+    pool.close()
+
+
+def test_preload_takes_installed_modules_only():
+    nb = new_notebook(cells=[
+        new_code_cell("%matplotlib inline\nimport numpy as np\nfrom course_lib.asserts import assert_close"),
+        new_code_cell("import engine  # the student's own file beside the notebook\nimport autograder.cli"),
+        new_code_cell("from . import nothing\nthis is not python"),
+        new_code_cell("import json, math"),
+    ])
+    assert preloadable(nbformat.from_dict(nb)) == ("numpy", "course_lib.asserts", "json", "math")
