@@ -80,3 +80,23 @@ def test_preload_takes_installed_modules_only():
         new_code_cell("import json, math"),
     ])
     assert preloadable(nbformat.from_dict(nb)) == ("numpy", "course_lib.asserts", "json", "math")
+
+
+def test_a_kernel_whose_setup_fails_is_stopped(monkeypatch):
+    from autograder.grading import kernel_pool
+    from autograder.grading.execute import Kernel
+
+    started = []
+
+    def failing_run(self, code, timeout):
+        started.append(self.km.provisioner.process.pid)
+        raise RuntimeError("setup failed")
+
+    monkeypatch.setattr(Kernel, "run", failing_run)
+    try:
+        kernel_pool.start_ready_kernel(KernelSettings(sandbox=True, budget=60))
+        raise AssertionError("the setup's failure should have been raised")
+    except RuntimeError as exc:
+        assert "setup failed" in str(exc)
+    (pid,) = started
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

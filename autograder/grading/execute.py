@@ -91,9 +91,9 @@ class Kernel:
         )
         km.start_kernel(cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kc = km.client()
+        self.km, self.kc = km, kc  # before waiting: a kernel that never answers is still stopped by stop()
         kc.start_channels()
         kc.wait_for_ready(timeout=60)
-        self.km, self.kc = km, kc
 
     def stop(self):
         if self.kc is not None:

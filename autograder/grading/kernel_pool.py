@@ -54,6 +54,7 @@ class ReadyKernel:
 def start_ready_kernel(settings: KernelSettings) -> ReadyKernel:
     """A kernel for one submission: scratch folder, guard key, sandbox, snapshot, preloaded modules."""
     folder = tempfile.TemporaryDirectory(prefix="grade-", dir=settings.scratch_root, ignore_cleanup_errors=True)
+    kernel = None
     try:
         scratch = folder.name
         prefix = None
@@ -74,7 +75,9 @@ def start_ready_kernel(settings: KernelSettings) -> ReadyKernel:
         kernel.run(f"for _m in {preload!r}:\n    try:\n        __import__(_m)\n"
                    "    except Exception:\n        pass\ndel _m", timeout=120.0)
         return ReadyKernel(folder, guard, kernel, hooks)
-    except BaseException:
+    except BaseException:  # a kernel that started but failed its setup must not outlive this call
+        if kernel is not None:
+            kernel.stop()
         folder.cleanup()
         raise
 
