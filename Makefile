@@ -1,5 +1,6 @@
-# One-command setup: `make demo` (the whole course cycle on lab 1) and `make test` (the test suite).
-# Both create or refresh .venv and install everything the project needs.
+# One-command setup: `make demo` (the whole course cycle on lab 1), `make test` (the whole test suite, as CI)
+# and `make check` (all but the slow tests, for developers).
+# All create or refresh .venv and install everything the project needs.
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
 
-.PHONY: all setup system-deps demo test verify bench clean
+.PHONY: all setup system-deps demo test check verify bench clean
 
 all: test
 
@@ -34,6 +35,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# the fast loop while developing: everything but the tests marked slow (lab gradings, attack corpus, ...)
+check: setup
+	$(BIN)/python -m pytest -q -m "not slow" -n auto tests
 
 verify: setup
 	$(BIN)/course verify

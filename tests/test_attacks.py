@@ -14,6 +14,8 @@ from autograder.grading.run_lab import grade_lab
 from autograder.release import release
 from autograder.planted_bugs import reference_submission
 
+pytestmark = pytest.mark.slow  # grades the whole attack corpus (about a minute and a half)
+
 LAB = "00_attack"
 CHEATS = nbgrader_cheats()
 CORPUS = {**{f"nbgrader_file_{name}": (code, True) for name, code in CHEATS.items()}, **ATTACKS}

@@ -14,6 +14,8 @@ from autograder.grading.run_lab import grade_lab
 from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 from sample_lab import write_inbox
 
+pytestmark = pytest.mark.slow  # starts a Dask cluster and a PostgreSQL server
+
 LAB = "00_tiny"
 
 

@@ -16,6 +16,8 @@ from autograder.planted_bugs import reference_submission
 from course_lib import data
 from unprivileged import workspace
 
+pytestmark = pytest.mark.slow  # makes a user account and grades as that user (about two minutes)
+
 FORK_BOMB = "import os\nfor _ in range(10000):\n    try:\n        os.fork()\n    except OSError:\n        break\n"
 MEMORY_BOMB = "blocks = []\nwhile True:\n    blocks.append(bytearray(512 * 2**20))\n"
 CHEAT = "import IPython.core.interactiveshell\nIPython.core.interactiveshell.InteractiveShell.showtraceback = lambda *a, **k: None"

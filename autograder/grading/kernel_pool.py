@@ -96,12 +96,16 @@ class KernelPool:
         self._pending.append(self._starter.submit(start_ready_kernel, self.settings))
 
     def take(self) -> ReadyKernel:
-        """The oldest kernel started (waiting for it if need be); starts another in its place."""
+        """The oldest kernel started (waiting for it if need be). Only then does another start in its place:
+        the next one warms while this one runs, and a cold start never competes with a burst of warm-ups."""
         with self._lock:
             future = self._pending.popleft() if self._pending else self._starter.submit(start_ready_kernel, self.settings)
-            if self.left > 0:
-                self._start_one()
-        return future.result()
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                if self.left > 0:
+                    self._start_one()
 
     def close(self):
         """Shut down the kernels nobody took (a submission that could not be read needs none)."""

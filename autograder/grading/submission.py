@@ -56,6 +56,8 @@ def grade_submission(job: GradeJob, scratch_root=None, kernels: KernelPool = Non
             record.cells = _not_graded(source, "not graded: " + str(problem))
             return record
         kernel = kernels.take() if kernels is not None else start_ready_kernel(job_settings(job, scratch_root))
+        if kernels is not None:
+            started = time.monotonic()  # the time this notebook took, not its wait in the queue for a kernel
         try:
             record.cells, report, record.notebook = grade_notebook(
                 submission, source, release, kernel=kernel, cell_timeout=job.cell_timeout, budget=job.budget)
