@@ -15,9 +15,12 @@ def cmd_release(args):
 
 
 def cmd_bundle(args):
-    from .release import bundle
+    from .bundle import plan_bundle, write_bundle
+    from .reports import print_bundle
 
-    print(f"student bundle: {bundle(Course(args.course_dir), args.out)}")
+    course = Course(args.course_dir)
+    plan = plan_bundle(course, args.labs, force=args.force)
+    print_bundle(plan, write_bundle(course, plan, args.out))
 
 
 def cmd_collect_folder(args):
@@ -149,8 +152,12 @@ def build_parser():
     p = sub.add_parser("release", help="generate the student version of a lab")
     p.add_argument("lab")
     p.set_defaults(func=cmd_release)
-    p = sub.add_parser("bundle", help="zip the released notebooks with course_lib for students")
+    p = sub.add_parser("bundle", help="zip the released labs whose session has started with course_lib, for students")
     p.add_argument("--out")
+    p.add_argument("--labs", nargs="+", metavar="LAB", help="pack these released labs (default: those whose session "
+                   "has started, by course.toml)")
+    p.add_argument("--force", action="store_true",
+                   help="pack even what holds answers of a lab whose resubmission window is still open")
     p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("collect", help="collect submissions")

@@ -41,7 +41,10 @@ def labs_dir() -> Path:
 
 
 def available_labs() -> list[str]:
-    return sorted(p.name for p in labs_dir().iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").exists())
+    folder = labs_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").exists())
 
 
 def lab_source_notebook(lab: str) -> Path:

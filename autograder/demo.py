@@ -23,8 +23,9 @@ def run_demo(root: Path, echo=print) -> int:
     from .collect import collect_folder
     from .export import EXPORTERS
     from .feedback import write_feedback
-    from .release import bundle, release
-    from .reports import print_collected, print_grades
+    from .bundle import plan_bundle, write_bundle
+    from .release import release
+    from .reports import print_bundle, print_collected, print_grades
 
     started = time.monotonic()
     if root.exists():
@@ -39,7 +40,8 @@ def run_demo(root: Path, echo=print) -> int:
     step(f"course release {LAB}")
     echo(f"  {release(course, LAB)}")
     step("course bundle")
-    echo(f"  {bundle(course)}")
+    plan = plan_bundle(course)
+    print_bundle(plan, write_bundle(course, plan), echo=lambda s: echo("  " + s), warn=lambda s: echo("  " + s))
 
     step("three students send their notebooks to the inbox")
     inbox = course.root / "inbox"

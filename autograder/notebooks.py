@@ -77,21 +77,46 @@ def check_lab(nb, expected_lab: str, name: str) -> None:
         )
 
 
-def strip_region(source: str, begin: str, end: str, keep_inner: bool) -> str:
-    """Remove the marker lines of begin/end regions; keep or drop what is between them."""
-    out, inside = [], False
+def _marked_lines(source: str, begin: str, end: str):
+    """(line, inside a begin/end region) for each line of source but the marker lines themselves."""
+    inside = False
     for line in source.splitlines():
         stripped = line.strip()
-        if stripped == begin:
-            inside = True
+        if stripped in (begin, end):
+            inside = stripped == begin
             continue
-        if stripped == end:
-            inside = False
-            continue
-        if inside and not keep_inner:
-            continue
-        out.append(line)
-    return "\n".join(out)
+        yield line, inside
+
+
+def strip_region(source: str, begin: str, end: str, keep_inner: bool) -> str:
+    """Remove the marker lines of begin/end regions; keep or drop what is between them."""
+    return "\n".join(line for line, inside in _marked_lines(source, begin, end) if keep_inner or not inside)
+
+
+def region_lines(source: str, begin: str, end: str) -> list:
+    """The lines between each begin/end marker pair."""
+    return [line for line, inside in _marked_lines(source, begin, end) if inside]
+
+
+def normalised(line: str) -> str:
+    """A line with its runs of whitespace made single spaces, so that indentation does not hide a copy."""
+    return " ".join(line.split())
+
+
+MIN_ANSWER_LINE = 25  # characters: shorter lines (`return out`, `x = x + 1`) say nothing specific
+
+
+def answer_lines(nb) -> set:
+    """The normalised lines of the notebook's answers: its solutions (a markdown solution cell is an answer as a
+    whole) and its hidden tests, each at least MIN_ANSWER_LINE characters long."""
+    lines = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and is_solution_cell(cell):
+            lines += cell.source.splitlines()
+        else:
+            lines += region_lines(cell.source, SOLUTION_BEGIN, SOLUTION_END)
+            lines += region_lines(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+    return {n for n in map(normalised, lines) if len(n) >= MIN_ANSWER_LINE}
 
 
 def visible_test_source(source: str) -> str:

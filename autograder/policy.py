@@ -7,6 +7,7 @@
 
     [labs.01_micrograd]
     session_end = 2026-10-05T18:00:00+02:00       # the in-session deadline
+    # session_start = 2026-10-05T15:00:00+02:00   (default: session_end - 3 hours, one lab session)
     # resubmission_deadline = 2026-10-12T23:59:00+02:00   (default: session_end + resubmission_days)
     # policy = "last"                                    (per-lab override)
 
@@ -15,6 +16,9 @@
 
 A version received after the deadline is recorded and shown as late, and never counted.
 Without course.toml every version counts and the newest is graded.
+
+`course bundle` packs the labs whose session has started, and a lab's answers (course_lib's reference
+pieces, a later lab's given code) only once its resubmission deadline has passed (without extensions).
 """
 import tomllib
 from dataclasses import dataclass, field
@@ -24,6 +28,15 @@ from pathlib import Path
 from .course import Course, CourseError
 
 POLICIES = ("best", "last")
+DEFAULT_SESSION_LENGTH = timedelta(hours=3)  # a lab session, when course.toml gives no session_start
+
+
+@dataclass
+class Session:
+    """One lab's calendar, the same for every student (extensions move a student's deadline only)."""
+    start: datetime
+    end: datetime
+    deadline: datetime  # the end of the resubmission window
 
 
 @dataclass
@@ -68,25 +81,52 @@ def load_config(course: Course) -> dict:
         raise CourseError(f"{path}: not valid TOML ({exc}); fix the line it names") from None
 
 
-def window_for(config: dict, student: str, lab: str) -> Window | None:
-    lab_config = config.get("labs", {}).get(lab)
+def _table(value, where) -> dict:
+    if not isinstance(value, dict):
+        raise CourseError(f"{where} must be a table of settings, not {value!r}")
+    return value
+
+
+def _lab_config(config: dict, lab: str) -> dict | None:
+    lab_config = _table(config.get("labs", {}), "course.toml [labs]").get(lab)
+    return None if lab_config is None else _table(lab_config, f"course.toml [labs.{lab}]")
+
+
+def session_of(config: dict, lab: str) -> Session | None:
+    """The lab's session and resubmission deadline, or None when course.toml does not list the lab."""
+    lab_config = _lab_config(config, lab)
     if lab_config is None:
         return None
     where = f"course.toml [labs.{lab}]"
-    policy = lab_config.get("policy", config.get("course", {}).get("policy", "best"))
-    if policy not in POLICIES:
-        raise CourseError(f"{where}: policy {policy!r} must be one of {', '.join(POLICIES)}")
     if "session_end" not in lab_config:
         raise CourseError(f"{where}: session_end is missing (the end of the session, e.g. 2026-10-05T18:00:00+02:00)")
-    session_end = _as_datetime(lab_config["session_end"], where)
-    days = config.get("course", {}).get("resubmission_days", 7)
+    end = _as_datetime(lab_config["session_end"], where)
+    start = (_as_datetime(lab_config["session_start"], where) if "session_start" in lab_config
+             else end - DEFAULT_SESSION_LENGTH)
+    if start > end:
+        raise CourseError(f"{where}: session_start {start.isoformat()} is after session_end {end.isoformat()}")
+    days = _table(config.get("course", {}), "course.toml [course]").get("resubmission_days", 7)
+    if isinstance(days, bool) or not isinstance(days, (int, float)):
+        raise CourseError(f"course.toml [course]: resubmission_days must be a number of days, not {days!r}")
     deadline = (_as_datetime(lab_config["resubmission_deadline"], where) if "resubmission_deadline" in lab_config
-                else session_end + timedelta(days=days))
-    extension = config.get("extensions", {}).get(student, {}).get(lab)
+                else end + timedelta(days=days))
+    return Session(start, end, deadline)
+
+
+def window_for(config: dict, student: str, lab: str) -> Window | None:
+    session = session_of(config, lab)
+    if session is None:
+        return None
+    policy = _lab_config(config, lab).get("policy", config.get("course", {}).get("policy", "best"))
+    if policy not in POLICIES:
+        raise CourseError(f"course.toml [labs.{lab}]: policy {policy!r} must be one of {', '.join(POLICIES)}")
+    deadline = session.deadline
+    extensions = _table(config.get("extensions", {}), "course.toml [extensions]").get(student, {})
+    extension = _table(extensions, f"course.toml [extensions.{student}]").get(lab)
     if extension is not None:
         where = f"course.toml [extensions.{student}] {lab}"
         deadline = (deadline + timedelta(days=extension)) if isinstance(extension, (int, float)) else _as_datetime(extension, where)
-    return Window(session_end, deadline, policy)
+    return Window(session.end, deadline, policy)
 
 
 def select_versions(versions, window: Window | None) -> Selection:

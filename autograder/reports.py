@@ -61,3 +61,15 @@ def print_grades(course, echo=print, versions=False):
                     counted = "late, not counted" if v.kind == "late" else v.kind
                     echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
     echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
+
+
+def print_bundle(plan, path, echo=print, warn=lambda line: print(line, file=sys.stderr)) -> None:
+    """What `course bundle` packed, what it left out and why, and where the zip is."""
+    for line in plan.warnings:
+        warn(f"warning: {line}")
+    echo(f"packed: {', '.join(plan.labs)}")
+    for lab, why in plan.left_out.items():
+        echo(f"left out: {lab} ({why})")
+    for name, why in plan.withheld.items():
+        echo(f"withheld: {name} ({why})")
+    echo(f"student bundle: {path}")

@@ -7,8 +7,9 @@ The recipe (`--recipe cpu`) is nanoGPT's README command for a CPU:
 (AdamW lr 1e-3, betas (0.9, 0.99), weight decay 0.1, warmup 100, cosine to 1e-4, clip 1.0,
 evaluation every 250 steps on 20 batches of each split; the reported number is the last val loss).
 
-Both runs train the same model (course_lib.gpt.GPT: nanoGPT's architecture — pre-norm blocks,
-fused causal attention, GELU, no biases, tied output layer, GPT-2 init) with the same recipe:
+Both runs train the same model (course_lib.gpt.GPT with course_lib.reference.gpt's blocks: nanoGPT's
+architecture — pre-norm blocks, fused causal attention, GELU, no biases, tied output layer, GPT-2 init)
+with the same recipe:
 
 - baseline: nanoGPT's train.py loop as it runs on a CPU, step for step: fp32 (nanoGPT uses a
   null context on the CPU), the data as uint16 memmaps with each batch gathered row by row in
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from course_lib.data import load_shakespeare  # noqa: E402
 from course_lib.gpt import GPT  # noqa: E402
 from course_lib.lm_train import RECIPES, autocast_dtype, learning_rate_at, split_loss, train_lm  # noqa: E402
+from course_lib.reference import gpt as reference  # noqa: E402
 
 
 def encode_shakespeare():
@@ -55,7 +57,8 @@ def encode_shakespeare():
 def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
     """nanoGPT's train.py loop on a CPU (see the module docstring); returns (final val loss, seconds)."""
     torch.manual_seed(seed)
-    model = GPT(dataclasses.replace(model_config, attention="fused"))  # nanoGPT's flash attention path
+    fused = dataclasses.replace(model_config, attention="fused")  # nanoGPT's flash attention path
+    model = GPT(fused, block=reference.Block)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -127,10 +130,10 @@ def lab_block_class():
     return namespace["Block"]
 
 
-def course_lib_run(model_config, config, train_ids, val_ids, device, block=None, seed=1337):
+def course_lib_run(model_config, config, train_ids, val_ids, device, block=reference.Block, seed=1337):
     torch.manual_seed(seed)
-    model = GPT(model_config, block=block) if block else GPT(model_config)
-    history = train_lm(model, train_ids, val_ids, config, device=device)
+    model = GPT(model_config, block=block)
+    history = train_lm(model, train_ids, val_ids, config, device=device, get_batch=reference.get_batch)
     return history, model
 
 
@@ -172,7 +175,7 @@ def main(argv=None):
         print(f"nanoGPT loop (fp32):  val {val_b:.4f}  whole val {baseline_whole:.4f}  {baseline_s:6.1f} s  "
               f"{1000 * baseline_s / config.max_iters:.1f} ms/step")
     history, model = course_lib_run(model_config, config, train_ids, val_ids, device,
-                                    block=lab_block_class() if args.lab_blocks else None)
+                                    block=lab_block_class() if args.lab_blocks else reference.Block)
     # with keep_best (the GPU recipe, as nanoGPT's config: it saves only improvements) the model ends at its best
     val, seconds = history.info.get("best_val", history.last("val")), history.info["seconds"]
     whole = split_loss(model, val_ids, block)

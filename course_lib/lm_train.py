@@ -1,8 +1,12 @@
 """Training a language model on a stream of token ids: one loop, device-aware, no callbacks.
 
     config = TrainConfig(max_iters=2000, batch_size=12)
-    history = train_lm(model, train_ids, val_ids, config)   # ids: 1-D int tensors
+    history = train_lm(model, train_ids, val_ids, config, get_batch=get_batch)   # ids: 1-D int tensors
     history.last("val")
+
+`get_batch(data, block_size, batch_size, generator)` returns (x, y), random windows of data and the same
+windows shifted by one token: lab 4's, or course_lib.reference.gpt's (lab 4's answer, not in the student
+bundle while lab 4 is open).
 
 What it does, in order, at every step: set the learning rate (linear warmup, then cosine decay to
 min_lr), evaluate every eval_interval steps (mean loss over eval_iters random batches of each split,
@@ -78,12 +82,9 @@ def precision_context(device: torch.device, dtype):
     return torch.autocast(device_type=device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator=None, device="cpu"):
-    """batch_size random windows of data: inputs x and targets y, y shifted one token to the right."""
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    windows = data[starts[:, None] + torch.arange(block_size + 1)]
-    # contiguous so that a student's targets.view(-1) works as in nanoGPT
-    x, y = windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
+def batch_on(device, get_batch, data, block_size, batch_size, generator=None):
+    """get_batch's (x, y), moved to the device (the windows are cut from data on the CPU)."""
+    x, y = get_batch(data, block_size, batch_size, generator)
     return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
@@ -107,7 +108,8 @@ def make_optimizer(model, config: TrainConfig, device: torch.device):
 
 
 @torch.no_grad()
-def estimate_loss(model, splits: dict, block_size: int, config: TrainConfig, device, dtype, generator=None) -> dict:
+def estimate_loss(model, splits: dict, block_size: int, config: TrainConfig, device, dtype, get_batch,
+                  generator=None) -> dict:
     """Mean loss over eval_iters random batches of each split, in eval mode (no dropout)."""
     was_training = model.training
     model.eval()
@@ -115,7 +117,7 @@ def estimate_loss(model, splits: dict, block_size: int, config: TrainConfig, dev
     for name, data in splits.items():
         losses = torch.zeros(config.eval_iters)
         for k in range(config.eval_iters):
-            x, y = get_batch(data, block_size, config.batch_size, generator, device)
+            x, y = batch_on(device, get_batch, data, block_size, config.batch_size, generator)
             with precision_context(device, dtype):
                 losses[k] = model(x, y)[1].float()
         out[name] = losses.mean().item()
@@ -140,8 +142,9 @@ def split_loss(model, data: torch.Tensor, block_size: int, batch_size: int = 256
 
 
 def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: TrainConfig,
-             device: torch.device = None, block_size: int = None) -> History:
-    """Train model (called as model(x, y) -> (logits, loss)) on 1-D token tensors; returns its History."""
+             device: torch.device = None, block_size: int = None, *, get_batch) -> History:
+    """Train model (called as model(x, y) -> (logits, loss)) on 1-D token tensors, with the batches of
+    get_batch (see the module's docstring); returns its History."""
     device = device or next(model.parameters()).device
     block_size = block_size or model.config.block_size
     dtype = autocast_dtype(device, config.precision)
@@ -171,7 +174,8 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
         # (a resumed run already holds the evaluation at its first step, made before the checkpoint)
         if (step % config.eval_interval == 0 or step == config.max_iters) and not (resumed and step == start):
             t_eval = time.perf_counter()
-            history.evals.append((step, estimate_loss(model, splits, block_size, config, device, dtype, generator)))
+            history.evals.append((step, estimate_loss(model, splits, block_size, config, device, dtype, get_batch,
+                                                      generator)))
             eval_seconds = time.perf_counter() - t_eval
             if config.keep_best and history.evals[-1][1]["val"] < best_val:
                 best_val = history.evals[-1][1]["val"]
@@ -194,7 +198,7 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
                 history.info["planned_iters"] = planned
                 config = _shortened(config, planned)
                 bar.total = planned + 1 - start
-        x, y = get_batch(train_data, block_size, config.batch_size, generator, device)
+        x, y = batch_on(device, get_batch, train_data, block_size, config.batch_size, generator)
         with precision_context(device, dtype):
             _, loss = step_fn(x, y)
         loss.backward()
@@ -203,7 +207,7 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         history.steps.append(step)
-        history.losses.append(loss.item())
+        history.losses.append(loss.detach().item())
         if not math.isfinite(history.losses[-1]):
             raise FloatingPointError(f"loss became {history.losses[-1]} at step {step}: lower the learning rate?")
         step += 1

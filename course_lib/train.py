@@ -47,7 +47,7 @@ def fit(model, batches, compute_loss, optimizer, *, steps, lr_schedule=None, cli
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
         history.steps.append(step)
-        history.losses.append(loss.item())
+        history.losses.append(loss.detach().item())
         if evaluate is not None and eval_every and (step % eval_every == 0 or step == steps - 1):
             model.eval()
             with torch.no_grad():

@@ -8,15 +8,20 @@ import torch
 
 from course_lib import lm_train
 from course_lib.gpt import GPT, GPTConfig
-from course_lib.lm_train import (RECIPES, TrainConfig, autocast_dtype, get_batch, learning_rate_at,
-                                 train_lm)
+from course_lib.lm_train import RECIPES, TrainConfig, autocast_dtype, learning_rate_at
+from course_lib.reference.gpt import Block, get_batch
 
 TINY = GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
 
 
 def tiny_model(seed=0, **kw):
     torch.manual_seed(seed)
-    return GPT(GPTConfig(**{**TINY.__dict__, **kw}))
+    return GPT(GPTConfig(**{**TINY.__dict__, **kw}), block=Block)
+
+
+def train_lm(*args, get_batch=get_batch, **kw):
+    """course_lib's loop, with the reference batches unless told otherwise (lab 4 passes its own)."""
+    return lm_train.train_lm(*args, get_batch=get_batch, **kw)
 
 
 def test_future_tokens_do_not_change_earlier_logits():
@@ -134,17 +139,15 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
 def test_a_time_budget_shortens_the_run_and_compresses_the_schedule(monkeypatch):
     # a fake clock on which every batch drawn (training or evaluation) takes one second
     now = [0.0]
-    real_get_batch = lm_train.get_batch
 
     def slow_get_batch(*args, **kw):
         now[0] += 1.0
-        return real_get_batch(*args, **kw)
+        return get_batch(*args, **kw)
 
-    monkeypatch.setattr(lm_train, "get_batch", slow_get_batch)
     monkeypatch.setattr(lm_train, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
     train, val = _data()
     history = train_lm(tiny_model(), train, val, _config(precision="fp32", max_iters=1000, lr_decay_iters=1000,
-                                                         max_seconds=200))
+                                                         max_seconds=200), get_batch=slow_get_batch)
     planned = history.info["planned_iters"]
     assert 100 < planned < 150, planned  # about 1 s per step plus 8 s per evaluation every 20 steps
     assert history.evals[-1][0] == planned and len(history.losses) == planned

@@ -16,7 +16,7 @@ from autograder.export import export_canvas, export_gradescope, export_moodle, e
 from autograder.final_grade import compute, final_grades, fraction_of, percent
 from autograder.grading.run_lab import grade_lab
 from autograder.gradebook import open_gradebook
-from autograder.policy import Window, load_config, select_versions, window_for
+from autograder.policy import Window, load_config, select_versions, session_of, window_for
 from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
@@ -61,6 +61,20 @@ def test_windows_from_course_toml(course):
     assert window_for(config, "ada", "00_other").deadline == datetime(2026, 10, 20, tzinfo=timezone.utc)
     assert window_for(config, "bob", "00_other").policy == "last"
     assert window_for(config, "bob", "unknown_lab") is None
+
+
+def test_a_session_starts_three_hours_before_its_end_unless_course_toml_says_when():
+    config = {"course": {"resubmission_days": 2},
+              "labs": {LAB: {"session_end": END},
+                       "00_other": {"session_end": END, "session_start": "2026-10-05T09:30:00Z",
+                                    "resubmission_deadline": "2026-10-06T12:00:00Z"}},
+              "extensions": {"ada": {LAB: 5}}}
+    tiny = session_of(config, LAB)
+    assert (tiny.start, tiny.end, tiny.deadline) == (END - timedelta(hours=3), END, END + timedelta(days=2))
+    other = session_of(config, "00_other")
+    assert other.start == END - timedelta(hours=8, minutes=30) and other.deadline == datetime(2026, 10, 6, 12, tzinfo=timezone.utc)
+    assert session_of(config, "unknown_lab") is None
+    assert window_for(config, "ada", LAB).deadline == tiny.deadline + timedelta(days=5)  # extensions: per student
 
 
 @pytest.mark.parametrize("toml, message", [

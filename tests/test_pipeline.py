@@ -10,7 +10,7 @@ from autograder.collect import collect_folder
 from autograder.export import export_csv
 from autograder.feedback import write_feedback
 from autograder.gradebook import load_result
-from autograder.release import bundle
+from autograder.bundle import bundle
 from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
 
 LAB = "00_tiny"
