@@ -2,6 +2,7 @@
 import argparse
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .course import Course, CourseError, available_labs
@@ -77,7 +78,17 @@ def cmd_grade(args):
 
 def cmd_feedback(args):
     from .feedback import write_feedback
+    from .policy import feedback_release, is_quiz, load_config
 
+    config = load_config(Course(args.course_dir))
+    release_at = feedback_release(config, args.lab)
+    if release_at is not None and datetime.now(timezone.utc) < release_at and not args.force:
+        raise CourseError(f"{args.lab} is graded once: its per-question feedback goes out after its last deadline, "
+                          f"{release_at.isoformat(timespec='minutes')}; run `course feedback {args.lab}` then "
+                          "(--force sends it now)")
+    if release_at is None and is_quiz(config, args.lab):
+        print(f"warning: course.toml gives no session_end for {args.lab}, so its deadline is unknown and its "
+              "per-question feedback goes out now; a student who still can resubmit could use it", file=sys.stderr)
     files = write_feedback(Course(args.course_dir), args.lab)
     print(f"wrote {len(files)} feedback files under {Course(args.course_dir).root / 'feedback'}")
     if args.slack and files:
@@ -196,6 +207,7 @@ def build_parser():
     p = sub.add_parser("feedback", help="an HTML feedback file per student (hidden test code not shown)")
     p.add_argument("lab")
     p.add_argument("--slack", action="store_true", help="also send each student their score and feedback by Slack DM")
+    p.add_argument("--force", action="store_true", help="the quiz's feedback before its deadline has passed")
     p.set_defaults(func=cmd_feedback)
     p = sub.add_parser("slack-bot", help="answer each notebook sent on Slack with a receipt (Socket Mode)")
     p.set_defaults(func=cmd_slack_bot)

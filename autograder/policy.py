@@ -17,6 +17,11 @@
 A version received after the deadline is recorded and shown as late, and never counted.
 Without course.toml every version counts and the newest is graded.
 
+The quiz ([grading] quiz, "quiz" by default) is graded once: its deadline is its session end (no
+resubmission window unless its table sets resubmission_deadline), only the last version before it
+counts, and its per-question feedback is released only once every student's deadline has passed:
+otherwise a student could resubmit until every multiple-choice answer is right.
+
 `course bundle` packs the labs whose session has started, and a lab's answers (course_lib's reference
 pieces, a later lab's given code) only once its resubmission deadline has passed (without extensions).
 """
@@ -105,7 +110,7 @@ def session_of(config: dict, lab: str) -> Session | None:
              else end - DEFAULT_SESSION_LENGTH)
     if start > end:
         raise CourseError(f"{where}: session_start {start.isoformat()} is after session_end {end.isoformat()}")
-    days = _table(config.get("course", {}), "course.toml [course]").get("resubmission_days", 7)
+    days = 0 if is_quiz(config, lab) else _table(config.get("course", {}), "course.toml [course]").get("resubmission_days", 7)
     if isinstance(days, bool) or not isinstance(days, (int, float)):
         raise CourseError(f"course.toml [course]: resubmission_days must be a number of days, not {days!r}")
     deadline = (_as_datetime(lab_config["resubmission_deadline"], where) if "resubmission_deadline" in lab_config
@@ -113,11 +118,28 @@ def session_of(config: dict, lab: str) -> Session | None:
     return Session(start, end, deadline)
 
 
+def is_quiz(config: dict, lab: str) -> bool:
+    """The quiz is graded once (see the module's docstring)."""
+    return lab == _table(config.get("grading", {}), "course.toml [grading]").get("quiz", "quiz")
+
+
+def feedback_release(config: dict, lab: str) -> datetime | None:
+    """When per-question feedback on the lab may go out: None for a lab (at once), the latest deadline of any
+    student for the quiz (its session end, or a later resubmission_deadline or extension)."""
+    session = session_of(config, lab) if is_quiz(config, lab) else None
+    if session is None:
+        return None
+    extended = [window_for(config, student, lab).deadline
+                for student in _table(config.get("extensions", {}), "course.toml [extensions]")]
+    return max([session.deadline, *extended])
+
+
 def window_for(config: dict, student: str, lab: str) -> Window | None:
     session = session_of(config, lab)
     if session is None:
         return None
-    policy = _lab_config(config, lab).get("policy", config.get("course", {}).get("policy", "best"))
+    default_policy = "last" if is_quiz(config, lab) else config.get("course", {}).get("policy", "best")
+    policy = _lab_config(config, lab).get("policy", default_policy)
     if policy not in POLICIES:
         raise CourseError(f"course.toml [labs.{lab}]: policy {policy!r} must be one of {', '.join(POLICIES)}")
     deadline = session.deadline

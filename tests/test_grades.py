@@ -16,7 +16,7 @@ from autograder.export import export_canvas, export_gradescope, export_moodle, e
 from autograder.final_grade import compute, final_grades, fraction_of, percent
 from autograder.grading.run_lab import grade_lab
 from autograder.gradebook import open_gradebook
-from autograder.policy import Window, load_config, select_versions, session_of, window_for
+from autograder.policy import Window, feedback_release, load_config, select_versions, session_of, window_for
 from autograder.planted_bugs import reference_submission
 
 LAB = "00_tiny"
@@ -193,3 +193,41 @@ def test_grades_and_exports_without_grades_say_so_in_one_line(tmp_path, course, 
     assert list(empty.iterdir()) == []  # no gradebook made as a side effect
     assert main(["--course-dir", str(course.root)] + command) == 2  # released, nothing graded
     assert "nothing graded in" in capsys.readouterr().err
+
+
+def test_the_quiz_is_graded_once_and_its_feedback_waits_for_the_last_deadline(course, lab, tmp_path, capsys):
+    """A quiz that gave per-question results and took resubmissions could be brute-forced, one letter at a time."""
+    quiz = LAB  # the tiny lab stands in for the quiz: [grading] quiz names it
+    (course.root / "course.toml").write_text(
+        f'[grading]\nlabs = ["00_other"]\nquiz = "{quiz}"\n'
+        f'[labs.{quiz}]\nsession_end = 2026-10-05T18:00:00Z\n'
+        '[labs.00_other]\nsession_end = 2026-10-05T18:00:00Z\n')
+    config = load_config(course)
+    assert window_for(config, "ada", quiz).deadline == END and window_for(config, "ada", quiz).policy == "last"
+    assert window_for(config, "ada", "00_other").deadline == END + timedelta(days=7)  # a lab keeps its week
+    half = nbformat.from_dict(lab.reference)
+    half.cells[3].source = "def square(x):\n    return 0"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _submit(course, inbox, "ada_1.ipynb", half, END - timedelta(hours=2))
+    _submit(course, inbox, "ada_2.ipynb", lab.reference, END + timedelta(hours=1))  # after seeing the results
+    assert collect_folder(course, inbox, quiz).ok
+    records = {r.student: r for r in grade_lab(course, quiz, echo=lambda s: None)}
+    assert records["ada"].score == 2 and records["ada"].kind == "in-session"
+
+    # its feedback goes out once the last deadline, extensions included, has passed; a lab's at once
+    later = datetime.now(timezone.utc) + timedelta(days=2)
+    (course.root / "course.toml").write_text(
+        f'[grading]\nquiz = "{quiz}"\n[labs.{quiz}]\nsession_end = 2026-10-05T18:00:00Z\n'
+        f'[extensions.bob]\n{quiz} = "{later.isoformat()}"\n')
+    assert feedback_release(load_config(course), quiz) == later
+    assert feedback_release(load_config(course), "00_other") is None
+    capsys.readouterr()
+    assert main(["--course-dir", str(course.root), "feedback", quiz]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "graded once" in err and later.isoformat(timespec="minutes") in err
+    assert not (course.root / "feedback").exists() or not any((course.root / "feedback").rglob("*.html"))
+    assert main(["--course-dir", str(course.root), "feedback", quiz, "--force"]) == 0
+    (course.root / "course.toml").write_text(f'[grading]\nquiz = "{quiz}"\n[labs.{quiz}]\nsession_end = 2026-10-05T18:00:00Z\n')
+    assert main(["--course-dir", str(course.root), "feedback", quiz]) == 0
+    assert any((course.root / "feedback").rglob("*.html"))
