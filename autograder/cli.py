@@ -5,6 +5,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from course_lib.budget import TIME_CAP_VARIABLE
+
 from .course import Course, CourseError, available_labs
 
 
@@ -138,6 +140,9 @@ def cmd_verify(args):
     from .verify import verify_lab
 
     labs = [args.lab] if args.lab else available_labs()
+    if args.time_caps <= 0:
+        raise CourseError(f"--time-caps {args.time_caps}: give a positive factor, e.g. 0.5 for a CPU half as fast")
+    os.environ[TIME_CAP_VARIABLE] = str(args.time_caps)  # the kernel inherits it (course_lib.budget.time_cap)
     results = {lab: verify_lab(lab, graded=args.graded) for lab in labs}
     return 0 if all(results.values()) else 1
 
@@ -225,6 +230,8 @@ def build_parser():
     p = sub.add_parser("verify", help="(instructors) run a lab's reference in full and check its promised numbers")
     p.add_argument("lab", nargs="?")
     p.add_argument("--graded", action="store_true", help="run with the small grading budgets instead")
+    p.add_argument("--time-caps", type=float, default=1.0, metavar="FACTOR",
+                   help="multiply every training time cap (0.5: what a CPU half as fast would reach)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="the whole course cycle on lab 1 in a fresh course directory")

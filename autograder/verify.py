@@ -1,11 +1,14 @@
 """`course verify LAB`: run a lab's source notebook in full, check every number it promises."""
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass
 
 import nbformat
 from nbformat.v4 import new_code_cell
+
+from course_lib.budget import TIME_CAP_VARIABLE
 
 from .course import lab_source_notebook
 from .grading.execute import kernel_environment, run_cells
@@ -58,6 +61,9 @@ def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0
     checked = [p for p in promises if not (graded and p.get("full_only"))]
     nb.cells.append(new_code_cell(promise_cell(checked)))
     mode = "graded" if graded else "full"
+    caps = float(os.environ.get(TIME_CAP_VARIABLE, "1"))
+    if caps != 1:
+        mode += f", time caps x {caps:g}"
     echo(f"== verify {lab} ({mode} mode): executing the reference notebook ...")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"verify-{lab}-") as scratch:

@@ -18,6 +18,15 @@ def test_grading_switch(monkeypatch):
     assert is_graded() and budget(full=1000, graded=10) == 10
 
 
+def test_time_caps_scale_for_a_slower_cpu(monkeypatch):
+    from course_lib.budget import TIME_CAP_VARIABLE, time_cap
+
+    monkeypatch.delenv(TIME_CAP_VARIABLE, raising=False)
+    assert time_cap(330) == 330
+    monkeypatch.setenv(TIME_CAP_VARIABLE, "0.5")  # what `course verify LAB --time-caps 0.5` sets for the kernel
+    assert time_cap(330) == 165
+
+
 def test_assert_close_messages_say_what_differs():
     assert_close(1.0, 1.0 + 1e-9)
     with pytest.raises(AssertionError, match=r"a.grad: expected 138.8338, got 138.9 \(differs by 0.0662"):
