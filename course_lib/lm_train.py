@@ -363,7 +363,7 @@ class Recipe:
         return TrainConfig(**{**self.train_kwargs, **overrides})
 
 
-SPEEDRUN_STEPS = 380
+SPEEDRUN_STEPS = 450
 
 RECIPES = {
     # nanoGPT's README command for a CPU (config/train_shakespeare_char.py with its CPU overrides)
