@@ -19,6 +19,12 @@ with the same recipe:
 - course_lib: course_lib.lm_train.train_lm (bf16 autocast where the CPU multiplies bf16 natively,
   fused AdamW, batches gathered in one indexing operation, inference-mode evaluation).
 
+`--recipe speedrun` trains RECIPES["speedrun"] (what changed since GPT-2: rotary embeddings, QK-norm, ReLU
+squared, an untied head, zero-initialised projections, Muon, a warmup-stable-decay schedule) with course_lib's
+loop, against the fp32 nanoGPT loop on the CPU recipe in the same run. Both times leave evaluations out; the
+speedrun's target is the CPU recipe's loss (whole val <= 1.89) in at most half the nanoGPT loop's time for its
+2000 steps.
+
 `--recipe 5min` trains the lab's full-run configuration (the best val loss we found for five minutes
 of a 2-core CPU) and `--recipe gpu --device cuda` nanoGPT's GPU recipe, with course_lib only. Prints each run's val loss, time and ms per step,
 the speed ratio, and as its last line `val_loss=... wall_s=... tokens_per_s=...` (course_lib).
@@ -55,7 +61,8 @@ def encode_shakespeare():
 
 
 def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
-    """nanoGPT's train.py loop on a CPU (see the module docstring); returns (final val loss, seconds)."""
+    """nanoGPT's train.py loop on a CPU (see the module docstring); returns (final val loss, seconds, model,
+    seconds of the evaluations and checkpoints within those seconds)."""
     torch.manual_seed(seed)
     fused = dataclasses.replace(model_config, attention="fused")  # nanoGPT's flash attention path
     model = GPT(fused, block=reference.Block)
@@ -89,7 +96,7 @@ def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
             model.train()
             return out
 
-        best_val, val = 1e9, math.nan
+        best_val, val, eval_s = 1e9, math.nan, 0.0
         X, Y = get_batch("train")
         t_start = time.perf_counter()
         for it in range(config.max_iters + 1):
@@ -97,6 +104,7 @@ def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if it % config.eval_interval == 0 or it == config.max_iters:  # (2000 is a multiple of 250)
+                t_eval = time.perf_counter()
                 losses = estimate_loss()
                 val = float(losses["val"])
                 if val < best_val:
@@ -104,6 +112,7 @@ def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
                     if it > 0:
                         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": it},
                                    os.path.join(out_dir, "ckpt.pt"))
+                eval_s += time.perf_counter() - t_eval
             if it == config.max_iters:
                 break  # nanoGPT takes one more step after this evaluation; it changes nothing reported
             _, loss = model(X, Y)
@@ -113,7 +122,7 @@ def nanogpt_style_run(model_config, config, train_ids, val_ids, seed=1337):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             loss.item()  # log_interval=1
-        return val, time.perf_counter() - t_start, model
+        return val, time.perf_counter() - t_start, model, eval_s
 
 
 def lab_block_class():
@@ -151,6 +160,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
+    if args.recipe == "speedrun":
+        return speedrun(args, device)
     recipe = RECIPES[args.recipe]
     train_ids, val_ids, vocab = encode_shakespeare()
     model_config = recipe.model(vocab_size=vocab)
@@ -170,7 +181,7 @@ def main(argv=None):
           "whole val = every val token predicted once")
     baseline_s = baseline_whole = None
     if not args.no_baseline:
-        val_b, baseline_s, model = nanogpt_style_run(model_config, config, train_ids, val_ids)
+        val_b, baseline_s, model, _ = nanogpt_style_run(model_config, config, train_ids, val_ids)
         baseline_whole = split_loss(model, val_ids, block)
         print(f"nanoGPT loop (fp32):  val {val_b:.4f}  whole val {baseline_whole:.4f}  {baseline_s:6.1f} s  "
               f"{1000 * baseline_s / config.max_iters:.1f} ms/step")
@@ -202,6 +213,47 @@ def main(argv=None):
               f"{'reached' if reached else 'not reached'} (val {val:.4f}, whole val {whole:.4f})")
         ok = ok and (reached or baseline_s is not None)  # alone, the recipe's number is the only check
     print(f"val_loss={val:.4f} wall_s={seconds:.1f} tokens_per_s={tokens / seconds:.0f}")
+    return 0 if ok else 1
+
+
+def speedrun(args, device):
+    """The speedrun recipe against the fp32 nanoGPT loop on the CPU recipe, training times without evaluations."""
+    train_ids, val_ids, vocab = encode_shakespeare()
+    fast, classic = RECIPES["speedrun"], RECIPES["cpu"]
+    fast_model, classic_model = fast.model(vocab_size=vocab), classic.model(vocab_size=vocab)
+    fast_train = fast.train(progress=args.progress, precision=args.precision)
+    classic_train = classic.train()
+    if args.max_iters:
+        fast_train.max_iters = fast_train.lr_decay_iters = args.max_iters
+    dtype = autocast_dtype(device, args.precision)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; speedrun on {device}, "
+          f"precision: {dtype or torch.float32}; the nanoGPT loop on the cpu, fp32")
+    print(f"classic (nanoGPT's CPU recipe): {classic_model}; {classic_train.max_iters} steps of "
+          f"{classic_train.batch_size}x{classic_model.block_size}")
+    print(f"speedrun: {fast_model}; {fast_train.max_iters} steps of {fast_train.batch_size}x{fast_model.block_size}, "
+          f"optimizer {fast_train.optimizer} (Muon lr {fast_train.muon_lr}, AdamW lr {fast_train.learning_rate}), "
+          f"schedule {fast_train.schedule}")
+    print("times: training only (evaluations and checkpoints excluded); whole val = every val token predicted once")
+    baseline_s = baseline_whole = None
+    if not args.no_baseline:
+        val_b, seconds_b, model, eval_b = nanogpt_style_run(classic_model, classic_train, train_ids, val_ids)
+        baseline_s, baseline_whole = seconds_b - eval_b, split_loss(model, val_ids, classic_model.block_size)
+        print(f"nanoGPT loop (fp32):  val {val_b:.4f}  whole val {baseline_whole:.4f}  {baseline_s:6.1f} s  "
+              f"{1000 * baseline_s / classic_train.max_iters:.1f} ms/step")
+    history, model = course_lib_run(fast_model, fast_train, train_ids, val_ids, device)
+    seconds, whole = history.info["train_seconds"], split_loss(model, val_ids, fast_model.block_size)
+    print(f"speedrun (course_lib): val {history.last('val'):.4f}  whole val {whole:.4f}  {seconds:6.1f} s  "
+          f"{1000 * seconds / fast_train.max_iters:.1f} ms/step")
+    reached = whole <= fast.target_val
+    print(f"loss: whole val {whole:.4f} (target: at most {fast.target_val}): {'reached' if reached else 'NOT reached'}")
+    ok = reached or bool(args.max_iters)
+    if baseline_s:
+        fast_enough = seconds <= 0.5 * baseline_s
+        print(f"speed: the speedrun takes {seconds / baseline_s:.2f} of the nanoGPT loop's training time "
+              f"({baseline_s / seconds:.2f}x faster; target: at most 0.50): {'met' if fast_enough else 'MISSED'}")
+        ok = ok and (fast_enough or bool(args.max_iters))
+    print(f"val_loss={whole:.4f} wall_s={seconds:.1f} "
+          f"tokens_per_s={fast_train.batch_size * fast_model.block_size * fast_train.max_iters / seconds:.0f}")
     return 0 if ok else 1
 
 

@@ -9,8 +9,9 @@ windows shifted by one token: lab 4's, or course_lib.reference.gpt's (lab 4's an
 bundle while lab 4 is open).
 
 What it does, in order, at every step: set the learning rate (linear warmup, then cosine decay to
-min_lr), evaluate every eval_interval steps (mean loss over eval_iters random batches of each split,
-in eval mode), forward and backward on one random batch, clip the gradient norm, AdamW step.
+min_lr; or, with schedule="wsd", warmup, a stable stretch and a linear decay at the end), evaluate every eval_interval steps (mean loss over eval_iters random batches of each split,
+in eval mode), forward and backward on one random batch, clip the gradient norm, AdamW step (with optimizer="muon": Muon for the blocks' weight matrices,
+AdamW for the rest). `history.info["train_seconds"]` is the run's time without its evaluations.
 
 Precision: bf16 autocast on CUDA, and on a CPU with native bf16 instructions (AVX512-BF16 or AMX)
 where bf16 matrix products are several times faster than fp32; fp32 everywhere else. The weights,
@@ -54,6 +55,12 @@ class TrainConfig:
     keep_best: bool = False       # end with the weights of the best val estimate (nanoGPT saves only those)
     seed: int = 1337
     progress: bool = True
+    # what changed since GPT-2's training (the nanoGPT speedrun); the defaults are nanoGPT's
+    schedule: str = "cosine"      # "wsd": warmup, stable at learning_rate, linear decay over the last cooldown_frac
+    cooldown_frac: float = 0.4    # (wsd) the share of the run that decays to min_lr
+    optimizer: str = "adamw"      # "muon": Muon on the blocks' 2-D weights (fewer steps to a loss), AdamW on the rest
+    muon_lr: float = 0.02         # (muon) Muon's peak learning rate; the schedule scales it as it does learning_rate
+    muon_momentum: float = 0.95   # (muon) Nesterov momentum of Muon
 
 
 def cpu_has_native_bf16() -> bool:
@@ -89,22 +96,105 @@ def batch_on(device, get_batch, data, block_size, batch_size, generator=None):
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Linear warmup to learning_rate, cosine decay to min_lr at lr_decay_iters, then min_lr."""
+    """Linear warmup to learning_rate, cosine decay to min_lr at lr_decay_iters, then min_lr. With
+    schedule="wsd": warmup, learning_rate until the last cooldown_frac of lr_decay_iters, linear decay to min_lr."""
+    if config.schedule not in ("cosine", "wsd"):
+        raise ValueError(f"schedule must be 'cosine' or 'wsd', not {config.schedule!r}")
     if step < config.warmup_iters:
         return config.learning_rate * step / config.warmup_iters
+    if config.schedule == "wsd":
+        decay_start = config.lr_decay_iters * (1 - config.cooldown_frac)
+        if step < decay_start:
+            return config.learning_rate
+        ratio = min(1.0, (step - decay_start) / max(1, config.lr_decay_iters - decay_start))
+        return config.learning_rate + ratio * (config.min_lr - config.learning_rate)
     if step > config.lr_decay_iters:
         return config.min_lr
     ratio = (step - config.warmup_iters) / max(1, config.lr_decay_iters - config.warmup_iters)
     return config.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (config.learning_rate - config.min_lr)
 
 
+def newton_schulz(G, steps: int = 5, eps: float = 1e-7):
+    """An approximately orthogonal matrix with G's singular vectors: U V^T of G = U S V^T, without an SVD.
+    Five steps of a quintic iteration X <- aX + b(XX^T)X + c(XX^T)^2 X, whose coefficients (Keller Jordan's)
+    push every singular value of the normalised G into about [0.7, 1.2] fast rather than exactly to 1."""
+    a, b, c = 3.4445, -4.7750, 2.0315
+    X = G / (G.norm() + eps)  # singular values <= 1, where the iteration converges
+    tall = X.size(0) > X.size(1)
+    if tall:
+        X = X.T  # X X^T is the smaller of the two Gram matrices
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if tall else X
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon (MomentUm Orthogonalized by Newton-Schulz, Keller Jordan 2024), for 2-D weight matrices only:
+    SGD with Nesterov momentum whose update is orthogonalised, so every direction of the matrix moves by
+    about the same amount, however unequal the gradient's singular values are."""
+
+    def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, ns_steps=5):
+        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                buf.mul_(group["momentum"]).add_(p.grad)
+                g = p.grad.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
+                update = newton_schulz(g, group["ns_steps"])
+                # an orthogonal update of a tall matrix has smaller entries: scale it to the same RMS per row
+                p.add_(update, alpha=-group["lr"] * max(1.0, p.size(0) / p.size(1)) ** 0.5)
+
+
+class Optimizers:
+    """Several optimizers stepped as one (Muon for the matrices, AdamW for the rest): param_groups, step,
+    zero_grad, state_dict and load_state_dict, as train_lm uses them."""
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+        self.param_groups = [g for o in optimizers for g in o.param_groups]
+
+    def step(self):
+        for o in self.optimizers:
+            o.step()
+
+    def zero_grad(self, set_to_none=True):
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self):
+        return [o.state_dict() for o in self.optimizers]
+
+    def load_state_dict(self, states):
+        for o, state in zip(self.optimizers, states):
+            o.load_state_dict(state)
+
+
 def make_optimizer(model, config: TrainConfig, device: torch.device):
-    """AdamW; weight decay on matrices only (not on biases and LayerNorm gains)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    """AdamW; weight decay on matrices only (not on biases and LayerNorm gains). With optimizer="muon", Muon
+    takes the blocks' 2-D weights (the hidden matrices) and AdamW keeps the embeddings, the output layer,
+    the gains and the biases."""
+    if config.optimizer not in ("adamw", "muon"):
+        raise ValueError(f"optimizer must be 'adamw' or 'muon', not {config.optimizer!r}")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    hidden = [p for n, p in params if config.optimizer == "muon" and p.dim() == 2 and n.startswith("blocks.")]
+    rest = [p for _, p in params if not any(p is h for h in hidden)]
+    groups = [{"params": [p for p in rest if p.dim() >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0}]
     fused = device.type in ("cuda", "cpu")  # one kernel for all parameters instead of one per tensor
-    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), fused=fused)
+    adamw = torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), fused=fused)
+    if not hidden:
+        return adamw
+    muon = Muon([{"params": hidden, "muon": True}], lr=config.muon_lr, momentum=config.muon_momentum)
+    return Optimizers(muon, adamw)
 
 
 @torch.no_grad()
@@ -165,18 +255,19 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
     tokens = config.batch_size * block_size
     bar = tqdm(total=config.max_iters + 1 - start, desc="training", disable=not config.progress, mininterval=1.0)
     t0 = time.perf_counter()
-    eval_seconds, timing_from = 0.0, None
+    eval_seconds, all_eval_seconds, timing_from = 0.0, 0.0, None
     step = start
     while True:
         lr = learning_rate_at(step, config)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * (config.muon_lr / config.learning_rate) if group.get("muon") else lr
         # (a resumed run already holds the evaluation at its first step, made before the checkpoint)
         if (step % config.eval_interval == 0 or step == config.max_iters) and not (resumed and step == start):
             t_eval = time.perf_counter()
             history.evals.append((step, estimate_loss(model, splits, block_size, config, device, dtype, get_batch,
                                                       generator)))
             eval_seconds = time.perf_counter() - t_eval
+            all_eval_seconds += eval_seconds
             if config.keep_best and history.evals[-1][1]["val"] < best_val:
                 best_val = history.evals[-1][1]["val"]
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -216,7 +307,7 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
     if best_state is not None:
         model.load_state_dict(best_state)
     seconds = time.perf_counter() - t0
-    history.info.update(seconds=seconds, tokens_per_s=tokens * (config.max_iters - start) / max(seconds, 1e-9),
+    history.info.update(seconds=seconds, train_seconds=seconds - all_eval_seconds, tokens_per_s=tokens * (config.max_iters - start) / max(seconds, 1e-9),
                         steps=config.max_iters)
     return history
 
@@ -272,6 +363,8 @@ class Recipe:
         return TrainConfig(**{**self.train_kwargs, **overrides})
 
 
+SPEEDRUN_STEPS = 450
+
 RECIPES = {
     # nanoGPT's README command for a CPU (config/train_shakespeare_char.py with its CPU overrides)
     "cpu": Recipe(dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0),
@@ -284,6 +377,15 @@ RECIPES = {
                    dict(max_iters=4000, lr_decay_iters=4000, batch_size=16, eval_iters=20, learning_rate=2e-3,
                         min_lr=2e-4, max_seconds=300),
                    target_val=1.70, note="measured: val 1.6460 (whole val 1.6440) in 263 s, fp32, 2-core AVX2 CPU"),
+    # nanoGPT's CPU recipe's model with what changed since GPT-2 (the nanoGPT speedrun, modded-nanogpt): rotary
+    # embeddings, QK-norm, ReLU squared, an untied head, zero-initialised projections, Muon and a warmup-stable-
+    # decay schedule; fewer, larger steps. bench/gpt_shakespeare.py --recipe speedrun times it against "cpu".
+    "speedrun": Recipe(dict(block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, rotary=True, qk_norm=True,
+                            activation="relu2", tied_head=False, zero_init_proj=True),
+                       dict(max_iters=SPEEDRUN_STEPS, lr_decay_iters=SPEEDRUN_STEPS, batch_size=16, eval_iters=20,
+                            learning_rate=3e-3, min_lr=3e-4, warmup_iters=50, grad_clip=0.0, optimizer="muon",
+                            muon_lr=0.03, schedule="wsd", cooldown_frac=0.4),
+                       target_val=1.89, note="the CPU recipe's loss (nanoGPT: 1.88) in fewer steps"),
     # nanoGPT's config/train_shakespeare_char.py, for one GPU: 1.4697 best val in about 3 minutes on an A100
     "gpu": Recipe(dict(block_size=256, n_layer=6, n_head=6, n_embd=384, dropout=0.2),
                   dict(max_iters=5000, lr_decay_iters=5000, batch_size=64, learning_rate=1e-3, min_lr=1e-4,

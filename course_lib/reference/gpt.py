@@ -6,6 +6,9 @@ pre-norm transformer block, and the batches of windows (after nanoGPT's model.py
 
 The benchmark and course_lib's tests use them; lab 4 writes its own (one matrix product per head)
 and passes them in. Attention runs through F.scaled_dot_product_attention on GPUs.
+
+The options of course_lib.gpt.GPTConfig that act inside a block are read here: `rotary` (queries and keys
+turned by their position), `qk_norm` (queries and keys RMS-normalised per head) and `activation` ("relu2").
 """
 import math
 
@@ -13,7 +16,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from ..gpt import GPTConfig
+from ..gpt import GPTConfig, rotary_tables, rotate
 
 ANSWERS_OF = "04_gpt"  # `course bundle` packs this module only once lab 4's window has closed
 
@@ -33,12 +36,22 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         future = torch.ones(config.block_size, config.block_size, dtype=torch.bool).triu(1)
         self.register_buffer("future", future, persistent=False)  # True above the diagonal
+        self.qk_norm = config.qk_norm
+        self.rotary = config.rotary
+        if config.rotary:
+            cos, sin = rotary_tables(config.block_size, config.n_embd // config.n_head)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, x):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_size): the heads become a batch dimension
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (q.size(-1),)), F.rms_norm(k, (k.size(-1),))
+        if self.rotary:
+            q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
         if self.attention == "fused" or (self.attention == "auto" and x.device.type != "cpu"):
             # softmax(q k^T / sqrt(head_size)) v with the future masked out, in one fused kernel
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
@@ -54,16 +67,21 @@ class CausalSelfAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Per position: widen 4x, GELU, project back. Where each token thinks about what it gathered."""
+    """Per position: widen 4x, GELU (or ReLU squared), project back. Where each token thinks about what it gathered."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.up = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
+        self.activation = config.activation
+        if config.activation not in ("gelu", "relu2"):
+            raise ValueError(f"activation must be 'gelu' or 'relu2', not {config.activation!r}")
 
     def forward(self, x):
-        return self.dropout(self.proj(F.gelu(self.up(x))))
+        h = self.up(x)
+        h = F.relu(h).square() if self.activation == "relu2" else F.gelu(h)
+        return self.dropout(self.proj(h))
 
 
 class Block(nn.Module):
