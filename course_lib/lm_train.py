@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .budget import time_cap
 from .files import replacing
 from .train import History
 
@@ -51,7 +52,7 @@ class TrainConfig:
     precision: str = "auto"       # "auto", "bf16" or "fp32"
     compile: bool = False         # torch.compile: measured no faster on a 2-core CPU at this size
     checkpoint: str | None = None
-    max_seconds: float | None = None  # a time budget: after a few timed steps, max_iters shrinks to fit it
+    max_seconds: float | None = None  # a time budget (scaled by budget.time_cap): after a few timed steps, max_iters shrinks to fit it
     keep_best: bool = False       # end with the weights of the best val estimate (nanoGPT saves only those)
     seed: int = 1337
     progress: bool = True
@@ -284,7 +285,7 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
                 timing_from = time.perf_counter()
             elif step == start + 12:
                 per_step = (time.perf_counter() - timing_from) / 10
-                planned = _iters_within(config, step, config.max_seconds - (time.perf_counter() - t0),
+                planned = _iters_within(config, step, time_cap(config.max_seconds) - (time.perf_counter() - t0),
                                         per_step, eval_seconds)
                 history.info["planned_iters"] = planned
                 config = _shortened(config, planned)
