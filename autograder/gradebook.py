@@ -119,28 +119,41 @@ def load_result(course: Course, student: str, lab: str):
     if len(results) <= 1:
         return results[0] if results else None
     merged = dict(results[0])
-    merged.update(cells=[c for r in results for c in r["cells"]],
+    merged.update(cells=[{**c, "grade_id": cell_key(r.get("notebook_name") or lab, c["grade_id"], True)}
+                         for r in results for c in r["cells"]],
                   problem="; ".join(f"{r.get('notebook_name')}: {r['problem']}" for r in results if r.get("problem")),
                   **{key: sum(r.get(key) or 0 for r in results) for key in ("score", "max_score", "seconds",
                                                                               "kernel_restarts")})
     return merged
 
 
+def cell_key(notebook: str, grade_id: str, several: bool) -> str:
+    """A test cell's name in the grade tables: its grade id, NOTEBOOK/grade_id in an assignment of several notebooks
+    (nbgrader allows the same grade id in two notebooks)."""
+    return f"{notebook}/{grade_id}" if several else grade_id
+
+
 def scores(course: Course) -> dict:
-    """{lab: {"max": .., "cells": [(grade_id, max)], "students": {student: {grade_id: score}}}} from the gradebook."""
+    """{lab: {"max": .., "cells": [(cell, max)], "notebooks": {name: [cell, ...]}, "students": {student: {cell:
+    score}}}} from the gradebook; a cell is named by cell_key."""
     require_grades(course)
     table = {}
     with open_gradebook(course) as gb:
         for assignment in gb.assignments:
-            cells = [(g.name, float(g.max_score)) for nb in assignment.notebooks for g in nb.grade_cells]
+            several = len(assignment.notebooks) > 1
+            cells = [(cell_key(nb.name, g.name, several), float(g.max_score))
+                     for nb in assignment.notebooks for g in nb.grade_cells]
+            notebooks = {nb.name: [cell_key(nb.name, g.name, several) for g in nb.grade_cells]
+                         for nb in assignment.notebooks}
             students = {}
             for submission in assignment.submissions:
                 per_cell = {}
                 for nb in submission.notebooks:
                     for grade in nb.grades:
-                        per_cell[grade.name] = float(grade.score)
+                        per_cell[cell_key(nb.name, grade.name, several)] = float(grade.score)
                 students[submission.student.id] = per_cell
-            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "students": students}
+            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "notebooks": notebooks,
+                                      "students": students}
         people = {s.id: s for s in gb.students}
         names = {sid: (p.first_name or "", p.last_name or "", p.email or "") for sid, p in people.items()}
     return {"labs": table, "students": names}
