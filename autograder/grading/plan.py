@@ -35,6 +35,7 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
     notebooks = {name: nbformat.reads(data.decode(), as_version=4) for name, data in sources.items()}
     preload = tuple(dict.fromkeys(m for nb in notebooks.values() for m in preloadable(nb)))
     files = tuple((relative, (course.source_dir(lab) / relative).read_bytes()) for relative in course.files(lab))
+    files_bytes = b"".join(relative.encode() + b"\0" + data for relative, data in files)  # b"" for our labs
     jobs, nothing = [], []
     for student in students:
         for name in names:
@@ -54,7 +55,7 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
                 data = path.read_bytes()
                 jobs.append(GradeJob(student, lab, str(path), source, released[name], cell_timeout, budget,
                                      version=path.name, received_at=received_at, kind=kind,
-                                     fingerprint=_fingerprint(data, sources[name]),
+                                     fingerprint=_fingerprint(data, sources[name] + files_bytes),
                                      sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data,
                                      preload=preload, notebook_name=own, released=released, files=files))
     return jobs, nothing

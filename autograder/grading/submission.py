@@ -1,6 +1,6 @@
 """Grade one submission: the stages in order, and one function that runs them on a job.
 
-    read -> restore.py -> execute.py (in sandbox.py, watched by integrity.py) -> score.py
+    read and match (matching.py) -> restore.py -> execute.py (in sandbox.py, watched by integrity.py) -> score.py
 
 `grade_submission(job)` takes everything it needs in the job and returns a plain record; it writes
 nothing but its scratch directory. Only the parent process writes the gradebook, so jobs can run in
