@@ -46,7 +46,7 @@ def student_pyproject(version: str, dependencies: list) -> str:
         "project": {"name": "course-lab-student", "version": version, "requires-python": ">=3.10",
                     "dependencies": list(dependencies), "scripts": {"course": "autograder.cli:main"}},
         "tool": {"setuptools": {"packages": {"find": {"include": ["course_lib*", "autograder*"]}},
-                                "package-data": {"course_lib": ["released/*.ipynb"]}}},
+                                "package-data": {"course_lib": ["released/*.ipynb", "released/*/*.ipynb"]}}},
     })
 
 
@@ -160,10 +160,13 @@ def _choose_files(plan: BundlePlan, why_open) -> None:
 
 
 def _source_of(course: Course, lab: str):
-    """The lab's source notebook (the released copy, else the instructor's labs folder), or None."""
-    for path in (course.source(lab), labs_dir() / lab / f"{lab}.ipynb"):
-        if path.exists():
-            return nbformat.read(path, as_version=4)
+    """The lab's source notebooks as one (the released copy, else the instructor's labs folder), or None."""
+    for folder in (course.source_dir(lab), labs_dir() / lab):
+        paths = sorted(Path(folder).glob("*.ipynb")) if Path(folder).is_dir() else []
+        if paths:
+            notebooks = [nbformat.read(path, as_version=4) for path in paths]
+            notebooks[0].cells = [cell for nb in notebooks for cell in nb.cells]
+            return notebooks[0]
     return None
 
 
@@ -204,9 +207,15 @@ def write_bundle(course: Course, plan: BundlePlan, out: Path = None) -> Path:
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
         for lab in plan.labs:
-            for nb in release_notebooks(course, lab):
-                zf.write(nb, f"notebooks/{nb.name}")
-                zf.write(nb, f"course_lib/released/{nb.name}")  # `course check` restores test cells from it
+            notebooks = release_notebooks(course, lab)
+            # our labs: notebooks/LAB.ipynb; an assignment of several notebooks or with files: its own folder
+            folder = "" if len(notebooks) == 1 and not course.files(lab) else f"{lab}/"
+            for nb in notebooks:
+                zf.write(nb, f"notebooks/{folder}{nb.name}")
+                zf.write(nb, f"course_lib/released/{folder}{nb.name}")  # `course check` restores test cells from it
+            for relative in course.files(lab):
+                if (course.release_dir(lab) / relative).is_file():
+                    zf.write(course.release_dir(lab) / relative, f"notebooks/{folder}{relative}")
         for name in plan.files:
             zf.write(REPO_ROOT / name, name)
         zf.write(REPO_ROOT / "environment.yml", "environment.yml")

@@ -73,7 +73,10 @@ def cmd_slack_bot(args):
 def cmd_grade(args):
     from .grading.run_lab import grade_lab
 
-    records = grade_lab(Course(args.course_dir), args.lab, args.student, args.timeout, args.budget, args.jobs,
+    from .nbgrader_settings import cell_timeout
+
+    course = Course(args.course_dir)
+    records = grade_lab(course, args.lab, args.student, cell_timeout(course, args.timeout), args.budget, args.jobs,
                         force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
     return 1 if (not records or any(r.problem for r in records)) else 0
 
@@ -199,7 +202,8 @@ def build_parser():
     p = sub.add_parser("grade", help="autograde the submissions of a lab against the hidden tests")
     p.add_argument("lab")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    p.add_argument("--timeout", type=float, help="seconds per cell (default: nbgrader_config.py's "
+                   "ExecutePreprocessor.timeout, else 60)")
     p.add_argument("--budget", type=float, default=300.0, help="seconds per notebook (default 300)")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="submissions graded at once (default: the number of cores)")

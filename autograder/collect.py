@@ -2,8 +2,10 @@
 
 A file belongs to a student by its sub-folder (DIR/alice/...) or by the start of its name
 (alice.ipynb, alice_01_micrograd.ipynb, "alice - 01_micrograd (1).ipynb"), matched against the
-roster's ids, e-mails and e-mail names. Every received version is archived under received/;
-the newest valid one is copied to submitted/STUDENT/LAB/LAB.ipynb with its timestamp.
+roster's ids, e-mails and e-mail names (without roster.csv: the gradebook's students, else any id-like
+name). Every received version is archived under received/STUDENT/LAB/; which notebook of the assignment
+it is comes from matching.py, and the newest valid one of each notebook is copied to
+submitted/STUDENT/LAB/NB.ipynb with its timestamp.
 """
 import hashlib
 import re
@@ -13,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .course import STUDENT_ID_PATTERN, Course, CourseError, read_roster
-from .notebooks import NotebookProblem, read_notebook
+from .matching import read_matched, released_notebooks
+from .notebooks import NotebookProblem
 
 NAME_SPLIT = re.compile(r"[_\s\-+]+")
 
@@ -67,51 +70,81 @@ def received_at_of(path: Path) -> datetime:
     return datetime.strptime(name, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def valid_versions(course: Course, student: str, lab: str) -> list:
-    """[(path, received_at)] of every received version of a lab that is a readable notebook of that lab."""
+def valid_versions(course: Course, student: str, lab: str, notebook: str = None, released: dict = None) -> list:
+    """[(path, received_at)] of every received version of a lab that is a readable copy of its notebook
+    `notebook` (default: the lab's first notebook, the only one of our labs)."""
     folder = course.received_dir(student, lab)
+    if not folder.exists():
+        return []
+    released = released if released is not None else released_notebooks(course, lab)
+    notebook = notebook or course.notebooks(lab)[0]
     versions = []
-    for path in sorted(folder.iterdir()) if folder.exists() else []:
+    for path in sorted(folder.iterdir()):
         try:
-            read_notebook(path, expected_lab=lab)
+            _, name = read_matched(path, lab, released)
         except NotebookProblem:
             continue
-        versions.append((path, received_at_of(path)))
+        if name == notebook:
+            versions.append((path, received_at_of(path)))
     return versions
 
 
-def selection_for(course: Course, student: str, lab: str):
-    """The versions that count under course.toml's windows and policy (all of them without it)."""
+def selection_for(course: Course, student: str, lab: str, notebook: str = None, released: dict = None):
+    """The versions of one notebook that count under course.toml's windows and policy (all of them without it)."""
     from .policy import load_config, select_versions, window_for
 
-    return select_versions(valid_versions(course, student, lab), window_for(load_config(course), student, lab))
+    return select_versions(valid_versions(course, student, lab, notebook, released),
+                           window_for(load_config(course), student, lab, course))
 
 
-def promote_latest(course: Course, student: str, lab: str) -> Path | None:
-    """Copy the last version that counts to submitted/ (nbgrader's layout: the version to grade)."""
-    selection = selection_for(course, student, lab)
-    if not selection.candidates:
+def promote_latest(course: Course, student: str, lab: str) -> list:
+    """Copy the last version of each notebook that counts to submitted/ (nbgrader's layout: what to grade)."""
+    released = released_notebooks(course, lab)
+    target_dir, promoted, latest = course.submitted_dir(student, lab), [], None
+    for name in course.notebooks(lab):
+        selection = selection_for(course, student, lab, name, released)
+        if not selection.candidates:
+            continue
+        chosen = selection.candidates[-1]
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{name}.ipynb"
+        shutil.copyfile(chosen.path, target)
+        promoted.append(target)
+        latest = max(latest or chosen.received_at, chosen.received_at)
+    if latest is not None:
+        (target_dir / "timestamp.txt").write_text(latest.isoformat())
+    return promoted
+
+
+def gradebook_students(course: Course):
+    """{id: Student} of the gradebook (an nbgrader course's class list), or None when it has none."""
+    from .course import Student
+    from .gradebook import gradebook_people
+
+    people = gradebook_people(course)
+    if not people:
         return None
-    chosen = selection.candidates[-1]
-    target_dir = course.submitted_dir(student, lab)
-    target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / f"{lab}.ipynb"
-    shutil.copyfile(chosen.path, target)
-    (target_dir / "timestamp.txt").write_text(chosen.received_at.isoformat())
-    return target
+    return {sid: Student(sid, first, last, email, {sid.lower()} | ({email.lower(), email.split("@")[0].lower()}
+                                                                   if email else set()))
+            for sid, (first, last, email) in people.items()}
 
 
 def collect_folder(course: Course, folder: Path, lab: str) -> CollectReport:
     course.require_release(lab)
     report = CollectReport()
     folder = Path(folder)
-    try:
-        roster = read_roster(course.roster_path)
-    except CourseError as exc:
-        report.problems.append(f"{exc}")
-        roster = None if not course.roster_path.exists() else {}
-        if roster == {}:
+    if course.roster_path.exists():
+        try:
+            roster = read_roster(course.roster_path)
+        except CourseError as exc:
+            report.problems.append(f"{exc}")
             return report  # a malformed roster: identify nobody rather than guess
+    else:
+        roster = gradebook_students(course)  # an nbgrader course keeps its students there
+        if roster is None:
+            report.problems.append(f"no roster at {course.roster_path} nor students in the gradebook: files are "
+                                   "matched to students by their id-like name; add roster.csv (id,first_name,"
+                                   "last_name,email) to match e-mails too")
     if not folder.is_dir():
         report.problems.append(f"{folder}: no such folder; pass the folder that holds the students' notebooks")
         return report
@@ -119,7 +152,7 @@ def collect_folder(course: Course, folder: Path, lab: str) -> CollectReport:
     if not files:
         report.problems.append(f"{folder}: the folder is empty; nothing to collect")
         return report
-    touched = set()
+    touched, released = set(), released_notebooks(course, lab)
     for path in files:
         relative = path.relative_to(folder)
         if path.suffix.lower() != ".ipynb":
@@ -138,7 +171,7 @@ def collect_folder(course: Course, folder: Path, lab: str) -> CollectReport:
             report.duplicates.append((student, str(relative)))
             continue
         try:
-            read_notebook(stored, expected_lab=lab)
+            read_matched(stored, lab, released)
         except NotebookProblem as problem:
             report.problems.append(f"{student}: {problem} (kept in {stored.relative_to(course.root)})")
             continue

@@ -1,14 +1,19 @@
 """Where things live: the repository's labs and the instructor's course directory (nbgrader layout).
 
+An assignment (a lab) is a folder: any number of notebooks plus files (data, images, helper modules).
+Our own labs are the simple case, one notebook named after the folder (labs/LAB/LAB.ipynb); `NB` below
+is a notebook's name without .ipynb (LAB for our labs).
+
 course/
   gradebook.db                      nbgrader's gradebook (scores per test cell)
-  roster.csv                        id,first_name,last_name,email
-  source/LAB/LAB.ipynb              copied from labs/ at release time (solutions + hidden tests)
-  release/LAB/LAB.ipynb             the student version
+  roster.csv                        id,first_name,last_name,email (optional: else the gradebook's students)
+  source/LAB/NB.ipynb + files       copied from labs/ at release time (solutions + hidden tests), or an
+                                    nbgrader course's own source/ when labs/ has no such assignment
+  release/LAB/NB.ipynb + files      the student version
   received/STUDENT/LAB/...          every version a student sent, never deleted
-  submitted/STUDENT/LAB/LAB.ipynb   the version to grade (+ timestamp.txt)
-  autograded/STUDENT/LAB/           executed notebook + result.json
-  feedback/STUDENT/LAB/LAB.html
+  submitted/STUDENT/LAB/NB.ipynb    the version to grade (+ timestamp.txt), as nbgrader writes it too
+  autograded/STUDENT/LAB/           executed notebooks + result.json (NB.result.json for NB other than LAB)
+  feedback/STUDENT/LAB/NB.html
   exports/grades.csv
 """
 import csv
@@ -40,19 +45,56 @@ def labs_dir() -> Path:
     return Path(os.environ.get("COURSE_LABS_DIR", REPO_ROOT / "labs"))
 
 
+# what an assignment folder holds that is not given to students, nor copied into the grading sandbox
+NOT_RELEASED = ("bugs.toml",)               # our labs' planted bugs (planted_bugs.py)
+IGNORED_PARTS = (".ipynb_checkpoints", "__pycache__")
+
+
+def notebook_names(folder: Path) -> list[str]:
+    """The notebooks of an assignment folder, by name without .ipynb (its own name first, then sorted)."""
+    folder = Path(folder)
+    names = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+    return sorted(names, key=lambda name: name != folder.name)
+
+
+def assignment_files(folder: Path) -> list[str]:
+    """The other files of an assignment folder (data, images, helper modules), relative to it, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or path.suffix == ".ipynb" and len(relative.parts) == 1 or relative.name in NOT_RELEASED \
+                or any(part in IGNORED_PARTS or part.startswith(".") for part in relative.parts):
+            continue
+        found.append(str(relative))
+    return found
+
+
 def available_labs() -> list[str]:
     folder = labs_dir()
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / f"{p.name}.ipynb").exists())
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and notebook_names(p))
 
 
 def lab_source_notebook(lab: str) -> Path:
-    path = labs_dir() / lab / f"{lab}.ipynb"
-    if not path.exists():
-        known = ", ".join(available_labs()) or "none"
-        raise CourseError(f"unknown lab '{lab}': no {path} (labs available: {known})")
-    return path
+    """The main notebook of a lab in labs/ (its own name, else its first notebook)."""
+    folder = lab_source_folder(lab)
+    return folder / f"{notebook_names(folder)[0]}.ipynb"
+
+
+def lab_source_folder(lab: str, course: "Course" = None) -> Path:
+    """Where an assignment's source is: labs/LAB, else (an nbgrader course) the course's source/LAB."""
+    folder = labs_dir() / lab
+    if notebook_names(folder):
+        return folder
+    if course is not None and notebook_names(course.source_dir(lab)):
+        return course.source_dir(lab)
+    known = ", ".join(available_labs()) or "none"
+    where = f" nor {course.source_dir(lab)}" if course is not None else ""
+    raise CourseError(f"unknown lab '{lab}': no notebook in {folder}{where} (labs available: {known})")
 
 
 @dataclass
@@ -67,11 +109,25 @@ class Course:
         """nbgrader's gradebook: SQLite in the course directory, or any SQLAlchemy URL in COURSE_DB_URL."""
         return os.environ.get("COURSE_DB_URL") or f"sqlite:///{self.root / 'gradebook.db'}"
 
-    def source(self, lab: str) -> Path:
-        return self.root / "source" / lab / f"{lab}.ipynb"
+    def source_dir(self, lab: str) -> Path:
+        return self.root / "source" / lab
 
-    def release(self, lab: str) -> Path:
-        return self.root / "release" / lab / f"{lab}.ipynb"
+    def release_dir(self, lab: str) -> Path:
+        return self.root / "release" / lab
+
+    def notebooks(self, lab: str) -> list[str]:
+        """The released assignment's notebooks by name (just [LAB] for our labs; [LAB] before release)."""
+        return notebook_names(self.source_dir(lab)) or [lab]
+
+    def source(self, lab: str, notebook: str = None) -> Path:
+        return self.source_dir(lab) / f"{notebook or lab}.ipynb"
+
+    def release(self, lab: str, notebook: str = None) -> Path:
+        return self.release_dir(lab) / f"{notebook or lab}.ipynb"
+
+    def files(self, lab: str) -> list[str]:
+        """The assignment's other files (data, images, helper modules), relative to its source folder."""
+        return assignment_files(self.source_dir(lab))
 
     def received_dir(self, student: str, lab: str) -> Path:
         return self.root / "received" / student / lab
@@ -82,22 +138,28 @@ class Course:
     def autograded_dir(self, student: str, lab: str) -> Path:
         return self.root / "autograded" / student / lab
 
-    def feedback_file(self, student: str, lab: str) -> Path:
-        return self.root / "feedback" / student / lab / f"{lab}.html"
+    def result_file(self, student: str, lab: str, notebook: str = None) -> Path:
+        name = "result.json" if notebook in (None, "", lab) else f"{notebook}.result.json"
+        return self.autograded_dir(student, lab) / name
+
+    def feedback_file(self, student: str, lab: str, notebook: str = None) -> Path:
+        return self.root / "feedback" / student / lab / f"{notebook or lab}.html"
 
     @property
     def roster_path(self) -> Path:
         return self.root / "roster.csv"
 
     def require_release(self, lab: str) -> None:
-        if not self.source(lab).exists() or not self.release(lab).exists():
+        names = notebook_names(self.source_dir(lab))
+        if not names or not all(self.release(lab, name).exists() for name in names):
             raise CourseError(f"lab {lab} has not been released in {self.root}: run `course release {lab}` first")
 
     def submitted_students(self, lab: str) -> list[str]:
         base = self.root / "submitted"
         if not base.exists():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / lab / f"{lab}.ipynb").exists())
+        names = self.notebooks(lab)
+        return sorted(p.name for p in base.iterdir() if any((p / lab / f"{n}.ipynb").exists() for n in names))
 
 
 @dataclass

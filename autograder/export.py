@@ -37,7 +37,7 @@ def grade_table(course: Course):
     finals = {f.student: f for f in final_grades(course)}
     header = ["student_id", "first_name", "last_name", "email"]
     for lab, info in sorted(data["labs"].items()):
-        header += [f"{lab} score", f"{lab} max"] + [f"{lab}:{gid}" for gid, _ in info["cells"]]
+        header += [f"{lab} score", f"{lab} max"] + _notebook_columns(lab, info) + [f"{lab}:{gid}" for gid, _ in info["cells"]]
     header += ["notebooks %", "quiz %", "final %"]
     rows = []
     for sid in sorted(people):
@@ -45,11 +45,19 @@ def grade_table(course: Course):
         for lab, info in sorted(data["labs"].items()):
             cells = info["students"].get(sid)
             total = sum(cells.values()) if cells else 0.0
-            row += [f"{total:g}", f"{info['max']:g}"] + [f"{cells[gid]:g}" if cells and gid in cells else "" for gid, _ in info["cells"]]
+            per_notebook = [f"{sum(cells.get(c, 0) for c in names):g}" if cells else ""
+                            for names in info["notebooks"].values()] if len(info["notebooks"]) > 1 else []
+            row += [f"{total:g}", f"{info['max']:g}"] + per_notebook + \
+                [f"{cells[gid]:g}" if cells and gid in cells else "" for gid, _ in info["cells"]]
         final = finals.get(sid)
         row += [percent(final.notebooks), percent(final.quiz), percent(final.final)] if final else ["", "", ""]
         rows.append(row)
     return header, rows
+
+
+def _notebook_columns(lab, info) -> list:
+    """An assignment of several notebooks also gets a score per notebook (our labs have one: no column)."""
+    return [f"{lab}/{name} score" for name in info["notebooks"]] if len(info["notebooks"]) > 1 else []
 
 
 def _write(path: Path, header, rows) -> Path:

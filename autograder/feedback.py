@@ -16,7 +16,7 @@ import nbformat
 from nbformat.v4 import new_markdown_cell, new_output
 
 from .course import REPO_ROOT, Course, labs_dir
-from .gradebook import load_result
+from .gradebook import load_notebook_result
 from .notebooks import is_test_cell, nbgrader_meta
 
 
@@ -79,7 +79,7 @@ def redact(nb, result: dict, course: Course):
         for c in result["cells"]
     )
     summary = (
-        f"# Feedback: {result['lab']}\n\n**Score: {result['score']:g} / {result['max_score']:g}**\n\n"
+        f"# Feedback: {result['lab']}{' / ' + result['notebook_name'] if result.get('notebook_name') else ''}\n\n**Score: {result['score']:g} / {result['max_score']:g}**\n\n"
         f"| test | points | result | message |\n|---|---|---|---|\n{rows}\n"
     )
     if result.get("problem"):
@@ -94,14 +94,15 @@ def write_feedback(course: Course, lab: str, students=None) -> list[Path]:
     exporter = HTMLExporter(template_name="lab")
     written = []
     for student in students or course.submitted_students(lab):
-        result = load_result(course, student, lab)
-        if result is None:
-            continue
-        notebook_path = course.autograded_dir(student, lab) / f"{lab}.ipynb"
-        nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
-        body, _ = exporter.from_notebook_node(redact(nb, result, course))
-        out = course.feedback_file(student, lab)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(body, encoding="utf-8")
-        written.append(out)
+        for name in course.notebooks(lab):  # one file per notebook of the assignment, as nbgrader's feedback
+            result = load_notebook_result(course, student, lab, name)
+            if result is None:
+                continue
+            notebook_path = course.autograded_dir(student, lab) / f"{name}.ipynb"
+            nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
+            body, _ = exporter.from_notebook_node(redact(nb, result, course))
+            out = course.feedback_file(student, lab, name)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(body, encoding="utf-8")
+            written.append(out)
     return written

@@ -32,13 +32,25 @@ def _shown(url: str) -> str:
     return url.split("@")[-1] if "://" in url and "@" in url else url  # never print a password
 
 
+def _has_gradebook(course: Course) -> bool:
+    url = course.db_url
+    return not url.startswith("sqlite:///") or url.endswith(":memory:") or Path(url[len("sqlite:///"):]).exists()
+
+
+def gradebook_people(course: Course) -> dict:
+    """{id: (first_name, last_name, email)} of the gradebook's students ({} without a gradebook)."""
+    if not _has_gradebook(course):
+        return {}
+    with open_gradebook(course) as gb:
+        return {s.id: (s.first_name or "", s.last_name or "", s.email or "") for s in gb.students}
+
+
 def require_grades(course: Course) -> None:
     """A clear one-line error, before anything is opened or created, when there is nothing to read."""
     if not course.root.is_dir():
         raise CourseError(f"{course.root}: no such course directory. Pass --course-dir DIR (the folder where you "
                           "ran `course release`), or run the command from the folder that holds ./course")
-    if course.db_url.startswith("sqlite:///") and not course.db_url.endswith(":memory:") \
-            and not Path(course.db_url[len("sqlite:///"):]).exists():
+    if not _has_gradebook(course):
         raise CourseError(f"nothing graded in {course.root} yet (no gradebook): run `course grade LAB` first")
     with open_gradebook(course) as gb:
         if not any(assignment.submissions for assignment in gb.assignments):
@@ -60,13 +72,14 @@ def read_timestamp(course: Course, student: str, lab: str):
 
 
 def save_record(course: Course, record, roster=None, gradebook=None) -> None:
-    """Write one graded submission: executed notebook, result.json, and the gradebook scores (in `gradebook`
-    when one is open: a lab's grading opens it once)."""
+    """Write one graded notebook of a submission: the executed notebook, its result.json, and the gradebook
+    scores (in `gradebook` when one is open: a lab's grading opens it once)."""
+    name = record.notebook_name or record.lab
     out = course.autograded_dir(record.student, record.lab)
     out.mkdir(parents=True, exist_ok=True)
     if record.notebook is not None:
-        nbformat.write(record.notebook, out / f"{record.lab}.ipynb")
-    (out / "result.json").write_text(json.dumps(record.to_json(), indent=1))
+        nbformat.write(record.notebook, out / f"{name}.ipynb")
+    course.result_file(record.student, record.lab, name).write_text(json.dumps(record.to_json(), indent=1))
     if gradebook is None:
         with open_gradebook(course) as gb:
             return save_record(course, record, roster, gb)
@@ -77,7 +90,7 @@ def save_record(course: Course, record, roster=None, gradebook=None) -> None:
     )
     gradebook.update_or_create_submission(record.lab, record.student, timestamp=submission_time(course, record))
     for cell in record.cells:
-        grade = gradebook.find_grade(cell.grade_id, record.lab, record.lab, record.student)
+        grade = gradebook.find_grade(cell.grade_id, name, record.lab, record.student)
         grade.auto_score = cell.points
         grade.needs_manual_grade = False
     gradebook.db.commit()
@@ -93,26 +106,54 @@ def submission_time(course: Course, record):
     return read_timestamp(course, record.student, record.lab)
 
 
-def load_result(course: Course, student: str, lab: str):
-    path = course.autograded_dir(student, lab) / "result.json"
+def load_notebook_result(course: Course, student: str, lab: str, notebook: str = None):
+    """One graded notebook's result.json, or None."""
+    path = course.result_file(student, lab, notebook)
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def load_result(course: Course, student: str, lab: str):
+    """The result of a student's assignment, or None: for our labs their notebook's result.json; for an
+    assignment of several notebooks, theirs merged (cells in notebook order, scores and seconds summed)."""
+    results = [r for name in course.notebooks(lab) if (r := load_notebook_result(course, student, lab, name))]
+    if len(results) <= 1:
+        return results[0] if results else None
+    merged = dict(results[0])
+    merged.update(cells=[{**c, "grade_id": cell_key(r.get("notebook_name") or lab, c["grade_id"], True)}
+                         for r in results for c in r["cells"]],
+                  problem="; ".join(f"{r.get('notebook_name')}: {r['problem']}" for r in results if r.get("problem")),
+                  **{key: sum(r.get(key) or 0 for r in results) for key in ("score", "max_score", "seconds",
+                                                                              "kernel_restarts")})
+    return merged
+
+
+def cell_key(notebook: str, grade_id: str, several: bool) -> str:
+    """A test cell's name in the grade tables: its grade id, NOTEBOOK/grade_id in an assignment of several notebooks
+    (nbgrader allows the same grade id in two notebooks)."""
+    return f"{notebook}/{grade_id}" if several else grade_id
+
+
 def scores(course: Course) -> dict:
-    """{lab: {"max": .., "cells": [(grade_id, max)], "students": {student: {grade_id: score}}}} from the gradebook."""
+    """{lab: {"max": .., "cells": [(cell, max)], "notebooks": {name: [cell, ...]}, "students": {student: {cell:
+    score}}}} from the gradebook; a cell is named by cell_key."""
     require_grades(course)
     table = {}
     with open_gradebook(course) as gb:
         for assignment in gb.assignments:
-            cells = [(g.name, float(g.max_score)) for nb in assignment.notebooks for g in nb.grade_cells]
+            several = len(assignment.notebooks) > 1
+            cells = [(cell_key(nb.name, g.name, several), float(g.max_score))
+                     for nb in assignment.notebooks for g in nb.grade_cells]
+            notebooks = {nb.name: [cell_key(nb.name, g.name, several) for g in nb.grade_cells]
+                         for nb in assignment.notebooks}
             students = {}
             for submission in assignment.submissions:
                 per_cell = {}
                 for nb in submission.notebooks:
                     for grade in nb.grades:
-                        per_cell[grade.name] = float(grade.score)
+                        per_cell[cell_key(nb.name, grade.name, several)] = float(grade.score)
                 students[submission.student.id] = per_cell
-            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "students": students}
+            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "notebooks": notebooks,
+                                      "students": students}
         people = {s.id: s for s in gb.students}
         names = {sid: (p.first_name or "", p.last_name or "", p.email or "") for sid, p in people.items()}
     return {"labs": table, "students": names}

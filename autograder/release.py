@@ -7,17 +7,26 @@ from pathlib import Path
 
 import nbformat
 
-from .course import COURSE_ID, Course, CourseError, ensure_tools_on_path, lab_source_notebook
+from .course import (COURSE_ID, NOT_RELEASED, Course, CourseError, assignment_files, ensure_tools_on_path,
+                     lab_source_folder, notebook_names)
 
 
 def release(course: Course, lab: str) -> Path:
-    """Copy labs/LAB into the course's source/ and generate release/LAB with nbgrader."""
-    source_nb = lab_source_notebook(lab)
-    nb = nbformat.read(source_nb, as_version=4)
-    if nb.metadata.get("course", {}).get("lab") != lab:
-        raise CourseError(f"{source_nb}: metadata.course.lab must be '{lab}'")
-    course.source(lab).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source_nb, course.source(lab))
+    """Copy labs/LAB (its notebooks and files) into the course's source/, or take the course's own source/LAB
+    (an nbgrader course), and generate release/LAB with nbgrader. Returns the first released notebook."""
+    folder = lab_source_folder(lab, course)
+    names = notebook_names(folder)
+    for name in names:
+        found = nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.get("course", {}).get("lab")
+        if found is not None and found != lab:
+            raise CourseError(f"{folder / name}.ipynb: metadata.course.lab is {found!r}; it must be '{lab}' (or absent)")
+    if folder != course.source_dir(lab):
+        if course.source_dir(lab).exists():
+            shutil.rmtree(course.source_dir(lab))  # the labs folder is the truth: no stale notebook or file stays
+        course.source_dir(lab).mkdir(parents=True)
+        for relative in [f"{name}.ipynb" for name in names] + assignment_files(folder):
+            (course.source_dir(lab) / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(folder / relative, course.source_dir(lab) / relative)
     _write_nbgrader_config(course)
 
     ensure_tools_on_path()
@@ -30,6 +39,7 @@ def release(course: Course, lab: str) -> Path:
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.assignment_id = lab
     config.CourseDirectory.db_url = course.db_url
+    config.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", *NOT_RELEASED]
     app = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
     app.force = True
     app.create_assignment = True
@@ -43,10 +53,14 @@ def release(course: Course, lab: str) -> Path:
         raise CourseError(f"nbgrader could not generate the release of {lab}: {exc}\n{log.getvalue()[-2000:]}") from None
     finally:
         app.log.removeHandler(handler)
-    released = nbformat.read(course.release(lab), as_version=4)
-    released.metadata.setdefault("course", {})["source_sha256"] = hashlib.sha256(source_nb.read_bytes()).hexdigest()
-    nbformat.write(released, course.release(lab))
-    return course.release(lab)
+    for name in names:
+        released = nbformat.read(course.release(lab, name), as_version=4)
+        meta = released.metadata.setdefault("course", {})
+        meta["source_sha256"] = hashlib.sha256(course.source(lab, name).read_bytes()).hexdigest()
+        if len(names) > 1:  # which notebook of the assignment (collect.py and the grader read it first)
+            meta.update(lab=lab, notebook=name)
+        nbformat.write(released, course.release(lab, name))
+    return course.release(lab, names[0])
 
 
 def _write_nbgrader_config(course: Course) -> None:

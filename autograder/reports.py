@@ -29,7 +29,12 @@ def print_grading_summary(records, reused, echo=print):
             note += f"\n      grader error: {r.error.strip().splitlines()[-1]} (traceback in {r.student}'s result.json)"
         tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
-        echo(f"  {r.student:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
+        who = f"{r.student} {r.notebook_name}" if r.notebook_name else r.student
+        echo(f"  {who:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
+    if any(r.notebook_name for r in records):  # an assignment of several notebooks: its total per student
+        for student in sorted({r.student for r in records}):
+            mine = [r for r in records if r.student == student]
+            echo(f"  {student:20s} {sum(r.score for r in mine):6g} / {sum(r.max_score for r in mine):g}   in all")
     echo(f"graded {len(records) - len(failed)}, could not grade {len(failed)}, already graded and unchanged {reused}, "
          f"failing test cells {errors}, partly passing {partial}, timeouts or crashes {timeouts}, tampered {sum(bool(r.tampered) for r in records)}")
 

@@ -15,10 +15,12 @@ from .notebooks import NotebookProblem, is_solution_cell, is_test_cell, lab_of, 
 RELEASED = Path(__file__).resolve().parent.parent / "course_lib" / "released"  # the bundle's pristine releases
 
 
-def released_copy(lab: str, folders=(RELEASED,)):
-    """The notebook of lab as it was released (the bundle keeps a copy), or None."""
+def released_copy(lab: str, folders=(RELEASED,), notebook: str = None):
+    """The notebook of lab (its notebook `notebook`, in an assignment of several) as it was released (the bundle
+    keeps a copy), or None."""
+    name = notebook or lab
     for folder in folders:
-        for path in (Path(folder) / f"{lab}.ipynb", Path(folder) / lab / f"{lab}.ipynb"):  # a bundle, a course's release/
+        for path in (Path(folder) / f"{name}.ipynb", Path(folder) / lab / f"{name}.ipynb"):  # a bundle, a course's release/
             if path.is_file():
                 return nbformat.read(path, as_version=4)
     return None
@@ -38,7 +40,7 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
     if lab is None:
         echo(f"{path.name} carries no course metadata: start from the released notebook of your lab.")
         return False
-    release = released_copy(lab, released_folders)
+    release = released_copy(lab, released_folders, nb.metadata.get("course", {}).get("notebook"))
     if release is None:
         echo(f"note: no released copy of {lab} was found in {', '.join(map(str, released_folders))}: test cells you "
              "edited are checked as you left them (the grader puts back the originals).")

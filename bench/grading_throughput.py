@@ -3,7 +3,10 @@
 Generates N submissions of the sample lab (correct, partly wrong, crashing with os._exit, looping
 forever), grades them with `course grade` (bubblewrap sandbox, integrity guard, seeding) at -j 2 and
 at -j 1, then with nbgrader 0.9.6's own `nbgrader autograde` on the same submitted/ folder, all with
-the same per-cell timeout. Prints each time; the last line is `submissions_per_s=...` for -j 2.
+the same per-cell timeout. Then nbgrader's own documentation course (from the installed wheel: ps1, two
+notebooks and an image, students bitdiddle and hacker) as it is, with `course grade ps1 -j 2` against
+`nbgrader autograde ps1`, checking both give the same totals. Prints each time; the last line is
+`submissions_per_s=...` for -j 2 on the sample lab.
 
     .venv/bin/python bench/grading_throughput.py [N] [--timeout SECONDS]
 """
@@ -64,6 +67,34 @@ def timed(label, fn):
     return seconds, result
 
 
+def docs_course(work: Path, timeout: float, env: dict):
+    """(course seconds, nbgrader seconds, same totals?) on nbgrader's documentation course, copied as it is."""
+    import nbgrader
+    from autograder.gradebook import open_gradebook
+
+    docs = Path(nbgrader.__file__).parent / "docs" / "source" / "user_guide"
+    ours, theirs = work / "docs-ours", work / "docs-theirs"
+    for target in (ours, theirs):
+        for part in ("source", "submitted"):
+            shutil.copytree(docs / part, target / part)
+    subprocess.run(["nbgrader", "generate_assignment", "ps1", "--force"], cwd=theirs, env=env, capture_output=True, check=True)
+    os.environ["COURSE_LABS_DIR"] = str(work / "no-labs")  # ps1 comes from the course's own source/
+    release(Course(ours), "ps1")
+    quiet = lambda line: None  # noqa: E731
+    course_s, _ = timed("docs course: course grade ps1 -j 2 (sandboxed)",
+                        lambda: grade_lab(Course(ours), "ps1", cell_timeout=timeout, jobs=2, force=True, echo=quiet))
+    nbgrader_s, _ = timed("docs course: nbgrader autograde ps1 (no sandbox, sequential)",
+                          lambda: subprocess.run(["nbgrader", "autograde", "ps1", "--force",
+                                                  f"--Execute.timeout={int(timeout)}"], cwd=theirs, env=env,
+                                                 capture_output=True, text=True))
+    totals = []
+    for folder in (ours, theirs):
+        with open_gradebook(Course(folder)) as gb:
+            totals.append({s.student.id: s.score for s in gb.find_assignment("ps1").submissions})
+    print(f"docs course totals: course {totals[0]}, nbgrader {totals[1]}")
+    return course_s, nbgrader_s, totals[0] == totals[1]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=16)
@@ -103,9 +134,12 @@ def main():
     print(f"per submission: -j 2 {j2 / args.n:.2f} s, -j 1 {j1 / args.n:.2f} s, nbgrader {nb_seconds / args.n:.2f} s")
     print(f"throughput vs nbgrader autograde: -j 2 {nb_seconds / j2:.2f}x, -j 1 {nb_seconds / j1:.2f}x; "
           f"-j 2 vs -j 1: {j1 / j2:.2f}x")
+    docs_ours, docs_theirs, same = docs_course(work, args.timeout, env)
+    print(f"nbgrader's documentation course: course grade -j 2 {docs_ours:.1f} s, nbgrader autograde {docs_theirs:.1f} s, "
+          f"{docs_theirs / docs_ours:.2f}x; same totals: {'yes' if same else 'NO'}")
     shutil.rmtree(work, ignore_errors=True)
     print(f"submissions_per_s={args.n / j2:.3f}")
-    return 1 if wrong_scores else 0
+    return 1 if wrong_scores or not same else 0
 
 
 if __name__ == "__main__":

@@ -74,5 +74,40 @@ def write_inbox(folder, notebooks: dict):
     """A folder of submissions as students send them: {file name without .ipynb: notebook}."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, nb in notebooks.items():
+        (folder / f"{name}.ipynb").parent.mkdir(parents=True, exist_ok=True)  # "ada/part1": in ada's folder
         nbformat.write(nb, folder / f"{name}.ipynb")
+    return folder
+
+
+MULTI = "10_multi"
+
+
+def write_multi_assignment(labs_dir, lab=MULTI):
+    """An nbgrader-style assignment (no course metadata): two notebooks, a data file and a helper module, and
+    the instructor's bugs.toml (never released)."""
+    folder = labs_dir / lab
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    (folder / "data" / "numbers.csv").write_text("1\n2\n3\n4\n")
+    (folder / "helpers.py").write_text("def twice(x):\n    return 2 * x\n")
+    (folder / "bugs.toml").write_text("")
+    part1, part2 = new_notebook(), new_notebook()
+    for nb in (part1, part2):
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    part1.cells = [
+        new_markdown_cell("# Part 1: a data file"),
+        nbgrader_cell("def mean_of_file(path):\n    ### BEGIN SOLUTION\n    values = [float(v) for v in open(path)]\n"
+                      "    return sum(values) / len(values)\n    ### END SOLUTION", "mean_of_file", solution=True),
+        nbgrader_cell("assert mean_of_file('data/numbers.csv') == 2.5, 'the mean of data/numbers.csv is 2.5'",
+                      "test_mean", points=2),
+    ]
+    part2.cells = [
+        new_markdown_cell("# Part 2: a helper module"),
+        nbgrader_cell("from helpers import twice", "given_import"),
+        nbgrader_cell("def quad(x):\n    ### BEGIN SOLUTION\n    return twice(twice(x))\n    ### END SOLUTION", "quad",
+                      solution=True),
+        nbgrader_cell("assert quad(1) == 4\n### BEGIN HIDDEN TESTS\nassert quad(-2) == -8\n### END HIDDEN TESTS",
+                      "test_quad", points=3),
+    ]
+    nbformat.write(part1, folder / "part1.ipynb")
+    nbformat.write(part2, folder / "part2.ipynb")
     return folder

@@ -246,17 +246,21 @@ def test_lab_by_metadata_first_then_name(course, slack, client, notebook):
     del no_metadata["metadata"]["course"]
     slack.add_file("FBOB", "00_tiny.ipynb", notebook("bob", lab="00_other"), "UBOB")  # named for one lab, made for another
     slack.add_file("FCY", "00_tiny (2).ipynb", json.dumps(no_metadata).encode(), "UCY")
+    slack.add_file("FCY2", "00_tiny (3).ipynb", nbformat.writes(nbformat.v4.new_notebook()).encode(), "UCY")
     slack.add_file("FADA", "notes.ipynb", b"not json at all", "UADA")
     slack.post("CLAB", "UBOB", T1, ["FBOB"])
     slack.post("CLAB", "UCY", T2, ["FCY"])
+    slack.post("CLAB", "UCY", T4, ["FCY2"])
     slack.post("CLAB", "UADA", T3, ["FADA"])
     report = collect(course, client)
     problems = "\n".join(report.problems)
     assert "bob: 00_tiny.ipynb" in problems and "lab 00_other, which is not released" in problems
-    assert "cy: 00_tiny (2).ipynb: not a notebook of lab 00_tiny (it carries no course metadata)" in problems
+    # without course metadata, a notebook is the lab's by its grade ids (as nbgrader makes them); with none, refused
+    assert ("cy", "00_tiny (2).ipynb", 1) in report.collected
+    assert "cy: 00_tiny (3).ipynb: not a notebook of lab 00_tiny (it carries no course metadata" in problems
     assert "ada: notes.ipynb" in problems and "cannot tell which lab" in problems
-    assert versions(course, "bob") == [] and len(versions(course, "cy")) == 1  # kept, never lost
-    assert submitted(course, "cy") is None
+    assert versions(course, "bob") == [] and len(versions(course, "cy")) == 2  # kept, never lost
+    assert b'"cy"' in submitted(course, "cy")
     assert collect(course, client, lab=LAB).problems == []  # another lab's file waits for the run that collects it
     [again] = collect(course, client).problems  # bob's is retried (00_other may be released); the others were settled
     assert "00_other, which is not released" in again

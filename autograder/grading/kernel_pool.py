@@ -30,6 +30,7 @@ class KernelSettings:
     budget: float = 300.0   # the notebook's time budget: the kernel's CPU-time limit follows from it
     preload: tuple = ()     # modules every notebook of the lab imports, imported before the student's code
     scratch_root: str = None
+    files: tuple = ()       # (relative path, bytes): the assignment's files, put in the scratch before the kernel
 
 
 @dataclass
@@ -57,6 +58,7 @@ def start_ready_kernel(settings: KernelSettings) -> ReadyKernel:
     kernel = None
     try:
         scratch = folder.name
+        put_files(scratch, settings.files)
         prefix = None
         if settings.sandbox:
             prepare_scratch(scratch)
@@ -80,6 +82,18 @@ def start_ready_kernel(settings: KernelSettings) -> ReadyKernel:
             kernel.stop()
         folder.cleanup()
         raise
+
+
+def put_files(scratch: str, files) -> None:
+    """The assignment's files beside the notebook, in the kernel's working folder (a fresh copy per kernel)."""
+    root = os.path.realpath(scratch)
+    for relative, data in files:
+        target = os.path.realpath(os.path.join(root, relative))
+        if os.path.commonpath([target, root]) != root:
+            continue  # never outside the scratch
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
 
 
 class KernelPool:

@@ -1,5 +1,7 @@
-"""Stage 0: which versions of which students a lab's grading runs (one job each), and which are already
-graded against the same source (their record is reused unless forced)."""
+"""Stage 0: which versions of which notebooks of which students a lab's grading runs (one job each), and
+which are already graded against the same source (their record is reused unless forced). An assignment of
+several notebooks gives one job per notebook and version; all its jobs share the kernels' settings: the
+assignment's files and the modules any of its notebooks imports."""
 import hashlib
 import json
 
@@ -7,6 +9,7 @@ import nbformat
 
 from ..collect import selection_for
 from ..course import Course
+from ..matching import released_notebooks
 from ..notebooks import is_test_cell, nbgrader_meta
 from .kernel_pool import preloadable
 from .records import CellResult, GradeJob, GradeRecord
@@ -25,31 +28,36 @@ def students_of(course: Course, lab: str) -> list:
 
 
 def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True):
-    """(jobs, records of students with nothing to grade)."""
-    source_bytes = course.source(lab).read_bytes()
-    source = nbformat.reads(source_bytes.decode(), as_version=4)
-    release = nbformat.read(course.release(lab), as_version=4)
-    preload = preloadable(source)
+    """(jobs, records of notebooks with nothing to grade)."""
+    names = course.notebooks(lab)
+    released = released_notebooks(course, lab)
+    sources = {name: course.source(lab, name).read_bytes() for name in names}
+    notebooks = {name: nbformat.reads(data.decode(), as_version=4) for name, data in sources.items()}
+    preload = tuple(dict.fromkeys(m for nb in notebooks.values() for m in preloadable(nb)))
+    files = tuple((relative, (course.source_dir(lab) / relative).read_bytes()) for relative in course.files(lab))
+    files_bytes = b"".join(relative.encode() + b"\0" + data for relative, data in files)  # b"" for our labs
     jobs, nothing = [], []
     for student in students:
-        selection = selection_for(course, student, lab)
-        versions = [(v.path, v.received_at.isoformat(), v.kind) for v in selection.candidates]
-        submitted = course.submitted_dir(student, lab) / f"{lab}.ipynb"
-        if not versions and not selection.late and submitted.exists():
-            versions = [(submitted, "", "any")]  # placed there by hand or by nbgrader's own tools
-        if not versions:
-            why = "only late versions were received" if selection.late else "no valid notebook was received"
-            nothing.append(GradeRecord(student, lab, problem=why, cells=[
-                CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why)
-                for c in source.cells if is_test_cell(c)]))
-            continue
-        for path, received_at, kind in versions:
-            data = path.read_bytes()
-            jobs.append(GradeJob(student, lab, str(path), source, release, cell_timeout, budget,
-                                 version=path.name, received_at=received_at, kind=kind,
-                                 fingerprint=_fingerprint(data, source_bytes),
-                                 sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data,
-                                 preload=preload))
+        for name in names:
+            source, own = notebooks[name], "" if name == lab else name
+            selection = selection_for(course, student, lab, name, released)
+            versions = [(v.path, v.received_at.isoformat(), v.kind) for v in selection.candidates]
+            submitted = course.submitted_dir(student, lab) / f"{name}.ipynb"
+            if not versions and not selection.late and submitted.exists():
+                versions = [(submitted, "", "any")]  # placed there by hand or by nbgrader's own tools
+            if not versions:
+                why = "only late versions were received" if selection.late else "no valid notebook was received"
+                nothing.append(GradeRecord(student, lab, problem=why, notebook_name=own, cells=[
+                    CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped",
+                               why) for c in source.cells if is_test_cell(c)]))
+                continue
+            for path, received_at, kind in versions:
+                data = path.read_bytes()
+                jobs.append(GradeJob(student, lab, str(path), source, released[name], cell_timeout, budget,
+                                     version=path.name, received_at=received_at, kind=kind,
+                                     fingerprint=_fingerprint(data, sources[name] + files_bytes),
+                                     sandbox=sandbox, hidden=(str(course.root),), submission_bytes=data,
+                                     preload=preload, notebook_name=own, released=released, files=files))
     return jobs, nothing
 
 

@@ -20,6 +20,9 @@ class GradeJob:
     hidden: tuple = ()       # extra paths the kernel must not see (the course directory)
     submission_bytes: bytes = b""  # the file itself, so a worker elsewhere (Dask) needs no shared disk
     preload: tuple = ()      # modules the lab imports, imported in the kernel before the student's code
+    notebook_name: str = ""  # which notebook of the assignment ("": the lab's own, LAB.ipynb)
+    released: dict = None    # {name: released notebook} of every notebook of the assignment (matching.py)
+    files: tuple = ()        # (relative path, bytes) of the assignment's other files, put beside the notebook
 
 
 @dataclass
@@ -49,6 +52,7 @@ class GradeRecord:
     kind: str = ""
     fingerprint: str = ""
     notebook: dict = None        # the executed notebook (with hidden tests: instructor eyes only)
+    notebook_name: str = ""      # which notebook of the assignment ("": the lab's own)
 
     @property
     def score(self):

@@ -40,9 +40,11 @@ def run_jobs(todo, jobs=1, dask=None):
 
 
 def _keep_better(by_student, record):
-    best = by_student.get(record.student)
+    """by_student: {(student, notebook name): the record kept}."""
+    key = (record.student, record.notebook_name)
+    best = by_student.get(key)
     if best is None or (record.score, record.received_at) > (best.score, best.received_at):
-        by_student[record.student] = record
+        by_student[key] = record
 
 
 def _with_notebook(course, record):
@@ -90,12 +92,12 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
     by_student = {}  # the policy's choice: the best version (ties: the latest)
     for record in done:
         _keep_better(by_student, record)
-    waiting = Counter(job.student for job in todo)
+    waiting = Counter((job.student, job.notebook_name) for job in todo)
     with open_gradebook(course) as gradebook, \
             tqdm(total=len(todo), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
         # a student's kept record is saved as soon as their last version is graded: a stopped run keeps them
-        for student in [s for s in by_student if not waiting[s]]:
-            save_record(course, _with_notebook(course, by_student[student]), roster, gradebook)
+        for key in [k for k in by_student if not waiting[k]]:
+            save_record(course, _with_notebook(course, by_student[key]), roster, gradebook)
         for record in records:
             save_record(course, record, roster, gradebook)
         for record in run_jobs(todo, jobs, dask):
@@ -105,10 +107,11 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
             if record.notebook is not None:
                 nbformat.write(record.notebook, versions / f"{record.version or 'submitted'}.ipynb")
             _keep_better(by_student, record)
-            waiting[record.student] -= 1
-            if not waiting[record.student]:
-                save_record(course, _with_notebook(course, by_student[record.student]), roster, gradebook)
+            key = (record.student, record.notebook_name)
+            waiting[key] -= 1
+            if not waiting[key]:
+                save_record(course, _with_notebook(course, by_student[key]), roster, gradebook)
             bar.update(1)
-    kept = sorted(list(by_student.values()) + records, key=lambda r: r.student)
+    kept = sorted(list(by_student.values()) + records, key=lambda r: (r.student, r.notebook_name))
     print_grading_summary(kept, reused, echo)
     return kept

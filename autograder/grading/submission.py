@@ -1,6 +1,6 @@
 """Grade one submission: the stages in order, and one function that runs them on a job.
 
-    read -> restore.py -> execute.py (in sandbox.py, watched by integrity.py) -> score.py
+    read and match (matching.py) -> restore.py -> execute.py (in sandbox.py, watched by integrity.py) -> score.py
 
 `grade_submission(job)` takes everything it needs in the job and returns a plain record; it writes
 nothing but its scratch directory. Only the parent process writes the gradebook, so jobs can run in
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..notebooks import NotebookProblem, grade_id, is_test_cell, nbgrader_meta, read_notebook
+from ..matching import read_matched
+from ..notebooks import NotebookProblem, grade_id, is_test_cell, nbgrader_meta
 from .execute import run_cells
 from .kernel_pool import KernelPool, KernelSettings, ReadyKernel, start_ready_kernel
 from .records import CellResult, GradeJob, GradeRecord
@@ -37,20 +38,24 @@ COULD_NOT_GRADE = "your notebook could not be graded because of a problem on the
 def job_settings(job: GradeJob, scratch_root=None) -> KernelSettings:
     """The kernel a job needs (the same for every job of a lab's grading)."""
     return KernelSettings(sandbox=job.sandbox, hidden=tuple(job.hidden), budget=job.budget,
-                          preload=tuple(job.preload), scratch_root=scratch_root)
+                          preload=tuple(job.preload), scratch_root=scratch_root, files=tuple(job.files))
 
 
 def grade_submission(job: GradeJob, scratch_root=None, kernels: KernelPool = None) -> GradeRecord:
     """Grade one submission, in a kernel from the pool if there is one. Never raises: a failure is recorded."""
     started = time.monotonic()
     record = GradeRecord(job.student, job.lab, version=job.version, received_at=job.received_at,
-                         kind=job.kind, fingerprint=job.fingerprint)
+                         kind=job.kind, fingerprint=job.fingerprint, notebook_name=job.notebook_name)
     source = release = None
     try:
         source = nbformat.from_dict(job.source_notebook)
         release = nbformat.from_dict(job.release_notebook)
         try:
-            submission = read_notebook(Path(job.submission), expected_lab=job.lab, data=job.submission_bytes or None)
+            submission, name = read_matched(Path(job.submission), job.lab, job.released or {job.lab: release},
+                                            data=job.submission_bytes or None)
+            if name != (job.notebook_name or job.lab):
+                raise NotebookProblem(f"{Path(job.submission).name}: this is {name}.ipynb of lab {job.lab}, "
+                                      f"not {job.notebook_name or job.lab}.ipynb; send it as {name}.ipynb")
         except NotebookProblem as problem:
             record.problem = str(problem)
             record.cells = _not_graded(source, "not graded: " + str(problem))

@@ -5,7 +5,8 @@ Every notebook a student shares becomes one received version (collect.archive_ve
 (collect.promote_latest). A file belongs to
   - a student: the message's sender, matched to roster.csv by the e-mail of their Slack profile
     (users.info, scope users:read.email) or by a `slack_id` roster column;
-  - a lab: the notebook's metadata (metadata.course.lab) first, its file name second.
+  - a lab: the notebook's metadata (metadata.course.lab) first, then the released assignment whose
+    notebooks share its grade ids (a notebook nbgrader made), then its file name.
 
 Re-running collects only what is new. course/slack_state.json remembers the files already settled
 ("FILE_ID@TS": stored, or reported once as not gradable) and, per conversation, the last reply seen in each
@@ -14,6 +15,8 @@ is collected. The state is written after each file, so an interrupted run can si
 """
 import json
 import re
+
+import nbformat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +28,8 @@ from course_lib.files import write_atomic
 
 from ..collect import CollectReport, archive_version, promote_latest
 from ..course import Course
-from ..notebooks import NotebookProblem, read_notebook
+from ..matching import lab_from_cells, read_matched, released_notebooks
+from ..notebooks import NotebookProblem
 from .download import SlackProblem
 
 
@@ -61,7 +65,7 @@ def save_state(course: Course, state: dict) -> None:
 
 def released_labs(course: Course) -> list[str]:
     base = course.root / "release"
-    return sorted(p.name for p in base.iterdir() if (p / f"{p.name}.ipynb").exists()) if base.exists() else []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) if base.exists() else []
 
 
 def lab_from_name(name: str, labs) -> str | None:
@@ -73,11 +77,17 @@ def lab_from_name(name: str, labs) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def lab_from_content(data: bytes) -> str | None:
+def lab_from_content(data: bytes, assignments: dict = None) -> str | None:
+    """The lab a notebook's bytes name in their metadata, else (with {lab: {name: released notebook}}) the one
+    released assignment whose notebooks share its grade ids."""
     try:
-        return json.loads(data.decode("utf-8")).get("metadata", {}).get("course", {}).get("lab")
+        nb = json.loads(data.decode("utf-8"))
+        found = nb.get("metadata", {}).get("course", {}).get("lab")
     except (UnicodeDecodeError, ValueError, AttributeError):
         return None
+    if found is None and assignments and isinstance(nb.get("cells"), list):
+        found = lab_from_cells(nbformat.from_dict(nb), assignments)
+    return found
 
 
 class People:
@@ -131,6 +141,7 @@ class Collector:
         self.course, self.people, self.fetch, self.only_lab = course, people, fetch, lab
         self.complete = complete or (lambda file: file)  # a stub (Slack Connect) to a full file object
         self.labs = released_labs(course)
+        self.assignments = {lab: released_notebooks(course, lab) for lab in self.labs}
         if lab is not None:
             course.require_release(lab)
         self.state, self.report = load_state(course), CollectReport()
@@ -163,7 +174,7 @@ class Collector:
             data = self.fetch(file)
         except SlackProblem as exc:
             return self._problem("failed", name, f"{student}: {exc}")
-        lab = lab_from_content(data) or lab_from_name(name, self.labs)
+        lab = lab_from_content(data, self.assignments) or lab_from_name(name, self.labs)
         if lab is None:
             return self._problem("unknown-lab", name, f"{student}: {name} ({where}, {when}): cannot tell which lab it "
                                  f"is for (no course metadata, and the name matches none of {', '.join(self.labs)})", key)
@@ -178,7 +189,7 @@ class Collector:
         versions = sorted(self.course.received_dir(student, lab).iterdir())
         outcome = Outcome("collected" if is_new else "duplicate", name, lab, versions.index(stored) + 1, received_at)
         try:
-            read_notebook(stored, expected_lab=lab)
+            read_matched(stored, lab, self.assignments[lab])
         except NotebookProblem as exc:
             outcome.status, outcome.message = "invalid", str(exc).replace(stored.name, name)
             if is_new:

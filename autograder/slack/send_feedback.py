@@ -25,12 +25,13 @@ def send_feedback(course: Course, lab: str, client: WebClient) -> FeedbackReport
     report, state = FeedbackReport(), load_state(course)
     roster, sent = read_roster(course.roster_path), state["feedback"].setdefault(lab, {})
     for student in course.submitted_students(lab):
-        result, path = load_result(course, student, lab), course.feedback_file(student, lab)
-        if result is None or not path.exists():
+        result = load_result(course, student, lab)
+        paths = [p for name in course.notebooks(lab) if (p := course.feedback_file(student, lab, name)).exists()]
+        if result is None or not paths:
             report.problems.append(f"{student}: no feedback for {lab} yet (run `course grade {lab}` and `course feedback {lab}`)")
             continue
         score = f"{result['score']:g} / {result['max_score']:g}"
-        digest = hashlib.sha256(path.read_bytes() + score.encode()).hexdigest()
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in paths) + score.encode()).hexdigest()
         if sent.get(student) == digest:
             report.unchanged.append(student)
             continue
@@ -42,10 +43,12 @@ def send_feedback(course: Course, lab: str, client: WebClient) -> FeedbackReport
         try:
             user = person.extra.get("slack_id") or client.users_lookupByEmail(email=person.email)["user"]["id"]
             channel = client.conversations_open(users=user)["channel"]["id"]
-            client.files_upload_v2(channel=channel, file=str(path), filename=f"{lab}_feedback.html",
-                                   title=f"{lab} feedback",
-                                   initial_comment=f"Your result for {lab}: {score} points. Your feedback is attached "
-                                                   "(open it in a browser).")
+            for i, path in enumerate(paths):  # one file per notebook of the assignment (our labs: one)
+                title = lab if path.stem == lab else f"{lab} {path.stem}"
+                client.files_upload_v2(channel=channel, file=str(path), filename=f"{title.replace(' ', '_')}_feedback.html",
+                                       title=f"{title} feedback", **({} if i else {"initial_comment": (
+                                           f"Your result for {lab}: {score} points. Your feedback is attached "
+                                           "(open it in a browser).")}))
         except SlackClientError as exc:  # an API error, or the upload itself refused
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else str(exc)
             hint = ("no Slack account has the roster's e-mail" if error == "users_not_found" else "re-run later")
