@@ -55,3 +55,16 @@ def apply_bugs(nb, bugs):
             raise CourseError(f"planted bug {bug.name}: text not found in solution cell {bug.cell!r}: {bug.find!r}")
         cell.source = cell.source.replace(bug.find, bug.replace)
     return nb
+
+
+def released_with_bugs(course, lab: str):
+    """Release LAB into the course; (source, release, reference submission, planted bugs), what gradings of
+    the planted bugs start from (tests/test_labs.py, bench/planted_bug_cost.py)."""
+    import nbformat
+
+    from .release import release
+
+    release(course, lab)
+    source = nbformat.read(course.source(lab), as_version=4)
+    released = nbformat.read(course.release(lab), as_version=4)
+    return source, released, reference_submission(released, source), load_bugs(lab)

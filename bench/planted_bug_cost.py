@@ -26,8 +26,7 @@ from autograder.course import Course  # noqa: E402
 from autograder.grading.kernel_pool import preloadable  # noqa: E402
 from autograder.grading.records import GradeJob  # noqa: E402
 from autograder.grading.run_lab import run_jobs  # noqa: E402
-from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission  # noqa: E402
-from autograder.release import release  # noqa: E402
+from autograder.planted_bugs import apply_bugs, released_with_bugs  # noqa: E402
 
 WORST_BAR, MEDIAN_BAR = 30.0, 12.0  # percent of a lab's points
 
@@ -36,11 +35,7 @@ def grade_lab_bugs(lab, workdir, jobs=2, cell_timeout=120.0, budget=300.0):
     """{"reference" or bug name: its GradeRecord}, and the bugs."""
     course = Course(Path(workdir) / lab / "course")
     course.root.mkdir(parents=True)
-    release(course, lab)
-    source = nbformat.read(course.source(lab), as_version=4)
-    released = nbformat.read(course.release(lab), as_version=4)
-    reference = reference_submission(released, source)
-    bugs = load_bugs(lab)
+    source, released, reference, bugs = released_with_bugs(course, lab)
     submissions = {"reference": reference}
     submissions.update({bug.name: apply_bugs(reference, [bug]) for bug in bugs})
     todo = []

@@ -9,8 +9,7 @@ from autograder.course import Course, available_labs
 from autograder.grading.records import GradeJob
 from autograder.grading.kernel_pool import preloadable
 from autograder.grading.run_lab import run_jobs
-from autograder.release import release
-from autograder.planted_bugs import apply_bugs, load_bugs, reference_submission
+from autograder.planted_bugs import apply_bugs, released_with_bugs
 
 pytestmark = pytest.mark.slow  # grades every lab's reference, release and planted bugs (about half an hour)
 
@@ -24,11 +23,7 @@ def graded(request, tmp_path_factory):
     lab = request.param
     course = Course(tmp_path_factory.mktemp(lab) / "course")
     course.root.mkdir(parents=True)
-    release(course, lab)
-    source = nbformat.read(course.source(lab), as_version=4)
-    released = nbformat.read(course.release(lab), as_version=4)
-    reference = reference_submission(released, source)
-    bugs = load_bugs(lab)
+    source, released, reference, bugs = released_with_bugs(course, lab)
     submissions = {"reference": reference, "release": released}
     submissions.update({f"bug:{b.name}": _up_to_last_failing_cell(apply_bugs(reference, [b]), b) for b in bugs})
     jobs = []
