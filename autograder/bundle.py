@@ -1,7 +1,9 @@
 """The zip students install, and what goes in it when (course.toml's calendar, policy.py):
 
 - the released labs whose session has started (or those named with --labs);
-- course_lib and the `course` command, except the reference modules (course_lib.reference) of a lab whose
+- course_lib and the part of the `course` command that students run (`course check`, `course data`: the
+  modules student_check.py imports, followed through; the instructor commands' modules stay out), except
+  the reference modules (course_lib.reference) of a lab whose
   resubmission window is still open: a module names its lab with `ANSWERS_OF = "LAB"`;
 - never an answer of an open lab: if a packed notebook or library file holds a line of an open lab's
   solutions or hidden tests (a later lab's given code often starts from an earlier lab's answers), the
@@ -34,9 +36,25 @@ STUDENT_README = """# Deep learning from scratch: student bundle
    will and says what will be graded and what fails. Hidden tests run on top of the visible ones.
 5. Send the .ipynb (not a PDF) at the end of the session; you may send an improved version within a week.
 """
-STUDENT_PARTS = ("course_lib", "autograder")
+# conda's way in: pip installs the folder, so the packages are the bundle's pyproject.toml's (the project's
+# dependencies without the instructor extra)
+STUDENT_ENVIRONMENT = """# conda env create -f environment.yml && conda activate course-lab
+# pip installs this folder: its pyproject.toml lists the packages (torch, JupyterLab, ...).
+name: course-lab
+channels:
+  - conda-forge
+dependencies:
+  - python=3.11
+  - pip
+  - pip:
+      - -e .
+"""
 EXCLUDED_PARTS = ("__pycache__",)
 ANSWERS_MARK = "ANSWERS_OF"
+# where the student part of the `course` command starts: cli.py's module-level imports (its commands import
+# their modules when run, and an instructor command in the student package says what to install instead)
+# and everything `course check` imports
+STUDENT_ENTRY_POINTS = (("autograder/cli.py", "module level"), ("autograder/student_check.py", "all"))
 
 
 def student_pyproject(version: str, dependencies: list) -> str:
@@ -93,9 +111,46 @@ def release_notebooks(course: Course, lab: str) -> list:
 
 
 def library_files() -> list:
-    """course_lib's and the `course` command's modules, relative to the repository."""
-    paths = (path for part in STUDENT_PARTS for path in sorted((REPO_ROOT / part).rglob("*.py")))
+    """course_lib's modules and the student part of the `course` command, relative to the repository."""
+    paths = [*sorted((REPO_ROOT / "course_lib").rglob("*.py")), *student_command_files()]
     return [str(path.relative_to(REPO_ROOT)) for path in paths if not any(x in path.parts for x in EXCLUDED_PARTS)]
+
+
+def student_command_files() -> list:
+    """The autograder modules the student part of the `course` command imports (STUDENT_ENTRY_POINTS, followed
+    through every import inside autograder, lazy ones included), with their packages' __init__.py, sorted."""
+    todo = [(REPO_ROOT / name, where == "module level") for name, where in STUDENT_ENTRY_POINTS]
+    found = set()
+    while todo:
+        path, module_level_only = todo.pop()
+        if path in found:
+            continue
+        found.add(path)
+        tree = ast.parse(path.read_text())
+        for node in (tree.body if module_level_only else ast.walk(tree)):
+            todo += [(module, False) for module in _autograder_modules(node, path)]
+    packages = {folder / "__init__.py" for path in found for folder in path.parents
+                if folder.is_relative_to(REPO_ROOT / "autograder")}
+    return sorted(found | packages)
+
+
+def _autograder_modules(node, path: Path) -> list:
+    """The files of the autograder modules an import statement in path names (none for other statements)."""
+    if isinstance(node, ast.Import):
+        names = [alias.name.split(".") for alias in node.names]
+    elif isinstance(node, ast.ImportFrom):
+        package = list(path.relative_to(REPO_ROOT).parts[:-1])
+        base = package[:len(package) - node.level + 1] if node.level else []
+        module = base + (node.module.split(".") if node.module else [])
+        names = [module] + [module + [alias.name] for alias in node.names]  # `from . import x`: x may be a module
+    else:
+        return []
+    files = []
+    for parts in names:
+        if parts[:1] == ["autograder"]:
+            target = REPO_ROOT.joinpath(*parts)
+            files += [f for f in (target.with_suffix(".py"), target / "__init__.py") if f.is_file()]
+    return files
 
 
 def answers_of(path: Path) -> str | None:
@@ -201,7 +256,7 @@ def _check_for_answers(course: Course, plan: BundlePlan, calendar: Calendar, for
 
 def write_bundle(course: Course, plan: BundlePlan, out: Path = None) -> Path:
     """The zip: the planned notebooks (also in course_lib/released, for `course check`) and library files,
-    environment.yml, a pyproject.toml and a README."""
+    the datasets' manifest, environment.yml, a pyproject.toml and a README."""
     out = Path(out or course.root / "bundle" / "course-lab-student.zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
@@ -218,7 +273,9 @@ def write_bundle(course: Course, plan: BundlePlan, out: Path = None) -> Path:
                     zf.write(course.release_dir(lab) / relative, f"notebooks/{folder}{relative}")
         for name in plan.files:
             zf.write(REPO_ROOT / name, name)
-        zf.write(REPO_ROOT / "environment.yml", "environment.yml")
+        # course_lib.data finds every dataset (and checks it) by the manifest, at <the installed folder>/data
+        zf.write(REPO_ROOT / "data" / "MANIFEST.json", "data/MANIFEST.json")
+        zf.writestr("environment.yml", STUDENT_ENVIRONMENT)
         zf.writestr("pyproject.toml", student_pyproject(project["version"], project["dependencies"]))
         zf.writestr("README.md", STUDENT_README)
     return out

@@ -249,12 +249,24 @@ def build_parser():
     return parser
 
 
+# what the student package (the bundle) runs; every other command needs the instructor install, whose
+# modules and packages (nbgrader, ...) the student package leaves out
+STUDENT_COMMANDS = ("check", "data")
+INSTRUCTOR_INSTALL = "in a clone of the course repository: pip install -e '.[instructor]' (or make setup)"
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if args.command in STUDENT_COMMANDS:
+            raise
+        print(f"error: course {args.command} is an instructor command, and this install lacks what it needs "
+              f"({exc.name}): install the instructor package, {INSTRUCTOR_INSTALL}", file=sys.stderr)
         return 2
 
 
