@@ -19,8 +19,8 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTRUCTOR = ("nbgrader", "distributed", "dask", "psycopg", "slack-sdk", "slack_sdk", "python-dotenv", "tomli-w",
-              "tomli_w", "sqlalchemy", "alembic")
+INSTRUCTOR = ("nbgrader", "distributed", "dask", "psycopg", "psycopg-binary", "slack-sdk", "slack_sdk", "python-dotenv",
+              "tomli-w", "tomli_w", "sqlalchemy", "alembic")
 
 
 def closure(project: Path, extra: str, scratch: Path) -> list:
