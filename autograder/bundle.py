@@ -33,7 +33,9 @@ STUDENT_README = """# Deep learning from scratch: student bundle
 2. Open a lab: `jupyter lab notebooks/`
 3. Fill in every `# YOUR CODE HERE`, run the cells: the visible tests tell you at once what is wrong.
 4. Before you send it: `course check notebooks/LAB.ipynb` runs your notebook the way the grader
-   will and says what will be graded and what fails. Hidden tests run on top of the visible ones.
+   will and says what will be graded and what fails (exit code 0 when every graded cell passes).
+   Hidden tests run on top of the visible ones. `course data` says where each dataset was found;
+   the other `course` commands are the instructor's.
 5. Send the .ipynb (not a PDF) at the end of the session; you may send an improved version within a week.
 """
 # conda's way in: pip installs the folder, so the packages are the bundle's pyproject.toml's (the project's
