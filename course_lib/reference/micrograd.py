@@ -1,5 +1,6 @@
-"""Lab 1's answers: micrograd's engine (`Value`) and its neural network (`MLP`, `loss_fn`), as in the lab's
-reference solution (after Karpathy's micrograd, engine.py and nn.py).
+"""Lab 1's answers: the warm-up's perceptron (`perceptron`, `train_perceptron`, `two_layer`), micrograd's engine
+(`Value`) and its neural network (`MLP`, `loss_fn`), as in the lab's reference solution (after Karpathy's
+micrograd, engine.py and nn.py).
 
 Lab 1's hidden tests judge each exercise on its own with these: a test of the MLP, the loss, the training
 step, the x^2 fit or the gradient check runs the student's code with this `Value` (and, where the test says
@@ -14,6 +15,35 @@ import math
 import random
 
 ANSWERS_OF = "01_micrograd"  # `course bundle` packs this module only once lab 1's window has closed
+
+
+def perceptron(w, b, x):
+    """1 if w . x + b > 0, else 0."""
+    return 1 if sum(wi * xi for wi, xi in zip(w, x)) + b > 0 else 0
+
+
+def train_perceptron(X, d, epochs, lr=1.0):
+    """Rosenblatt's rule from w = 0, b = 0: (w, b, mistakes), mistakes[k] the wrong outputs of epoch k."""
+    w, b = [0.0] * len(X[0]), 0.0
+    mistakes = []
+    for _ in range(epochs):
+        wrong = 0
+        for x, target in zip(X, d):
+            error = target - perceptron(w, b, x)
+            if error != 0:
+                wrong += 1
+                w = [wi + lr * error * xi for wi, xi in zip(w, x)]
+                b += lr * error
+        mistakes.append(wrong)
+        if wrong == 0:
+            break
+    return w, b, mistakes
+
+
+def two_layer(x, W1, b1, w2, b2):
+    """Hidden step units h_j = perceptron(W1[j], b1[j], x) feeding one output step unit."""
+    h = [perceptron(wj, bj, x) for wj, bj in zip(W1, b1)]
+    return perceptron(w2, b2, h)
 
 
 class Value:
