@@ -18,11 +18,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder.bundle import ANSWERS_MARK, bundle, plan_bundle, write_bundle
+from autograder.bundle import ANSWERS_MARK, answers_of, bundle, plan_bundle, write_bundle
 from autograder.cli import main
 from autograder.course import Course, CourseError, available_labs
 from autograder.notebooks import answer_lines, is_solution_cell, normalised
 from autograder.release import release
+from conftest import REPO
 
 LABS = available_labs() if os.environ.get("COURSE_LABS_DIR") is None else []
 # the given code of these labs starts from another lab's answers: lab 3 from lab 2's, the quiz quotes lab 4's
@@ -45,6 +46,13 @@ def released_labs(tmp_path_factory):
 def course_of_labs(released_labs, tmp_path):
     shutil.copytree(released_labs, tmp_path / "course")
     return Course(tmp_path / "course")
+
+
+def reference_modules_of(labs):
+    """{bundle path: its lab} of the reference modules (course_lib/reference/) that hold answers of these labs."""
+    folder = REPO / "course_lib" / "reference"
+    return {f"course_lib/reference/{p.name}": answers_of(p) for p in sorted(folder.glob("*.py"))
+            if answers_of(p) in labs}
 
 
 def write_calendar(course, closed=(), not_started=()):
@@ -185,8 +193,10 @@ def test_lab_3_is_packed_once_lab_2s_window_has_closed_and_only_started_sessions
     plan = plan_bundle(course_of_labs)
     assert plan.labs == [lab for lab in LABS if lab != "quiz"]
     assert list(plan.left_out) == ["quiz"] and plan.left_out["quiz"].startswith("its session starts ")
-    assert list(plan.withheld) == ["course_lib/reference/gpt.py"]
-    assert plan.withheld["course_lib/reference/gpt.py"].startswith("answers of 04_gpt, open until ")
+    open_modules = reference_modules_of([lab for lab in LABS if lab not in ("01_micrograd", "02_makemore")])
+    assert "course_lib/reference/gpt.py" in open_modules and sorted(plan.withheld) == sorted(open_modules)
+    for module, lab in open_modules.items():
+        assert plan.withheld[module].startswith(f"answers of {lab}, open until ")
     path = write_bundle(course_of_labs, plan, tmp_path / "b.zip")
     assert "notebooks/03_backprop_ninja.ipynb" in zipfile.ZipFile(path).namelist()
     found = leaks(course_of_labs, path, [lab for lab in LABS if lab not in ("01_micrograd", "02_makemore")])
@@ -198,9 +208,11 @@ def test_at_the_end_of_the_course_closed_labs_reference_pieces_are_packed(course
     still_open = ("06_diffusion", "quiz")
     write_calendar(course_of_labs, closed=[lab for lab in LABS if lab not in still_open])
     plan = plan_bundle(course_of_labs)
-    assert plan.labs == LABS and not plan.left_out and not plan.withheld
+    assert plan.labs == LABS and not plan.left_out
+    assert sorted(plan.withheld) == sorted(reference_modules_of(still_open))
     path = write_bundle(course_of_labs, plan, tmp_path / "b.zip")
-    assert "course_lib/reference/gpt.py" in zipfile.ZipFile(path).namelist()
+    names = zipfile.ZipFile(path).namelist()
+    assert "course_lib/reference/gpt.py" in names and not set(plan.withheld) & set(names)
     found = leaks(course_of_labs, path, still_open)
     assert not found, f"{len(found)} answers of open labs in the bundle:\n" + "\n".join(found)
 
