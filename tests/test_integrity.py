@@ -157,3 +157,39 @@ def test_grading_refuses_without_sandbox_unless_told(course, lab, tmp_path, monk
     assert main(args + ["grade", LAB]) == 2
     assert "--no-sandbox" in capsys.readouterr().err
     assert main(args + ["grade", LAB, "--no-sandbox", "-j", "1"]) == 0
+
+
+def _forged_test_cell(gid, points, source="assert True"):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": gid, "locked": True, "points": points,
+                                 "schema_version": 3, "solution": False, "task": False}
+    return cell
+
+
+def test_invented_and_copied_test_cells_earn_nothing(lab, grade_one):
+    """A student who adds a test cell of their own (an id the instructor never wrote, any points) or pastes a
+    real test cell twice gains no points and no maximum: only the instructor's test cells count, once each."""
+    source, release, reference = lab
+    nb = copy.deepcopy(reference)
+    square = next(c for c in nb.cells if grade_id(c) == "test_square")
+    nb.cells += [_forged_test_cell("test_free_points", 100), copy.deepcopy(square), copy.deepcopy(square),
+                 _forged_test_cell("test_more", 5, "pass")]
+    nb.cells[-1].metadata["course"] = {"bonus": True}
+    honest = grade_one(reference, source, release, student="ada", cell_timeout=20, budget=120)
+    record = grade_one(nb, source, release, student="eve", cell_timeout=20, budget=120)
+    assert [c.grade_id for c in record.cells] == [c.grade_id for c in honest.cells]
+    assert (record.score, record.max_score) == (honest.score, honest.max_score)
+
+
+def test_an_answer_cell_cannot_make_itself_a_test(lab, grade_one):
+    """An answer cell whose metadata a student turned into a graded test cell worth 100 points is still graded as
+    the instructor's answer cell: worth nothing by itself."""
+    source, release, reference = lab
+    honest = grade_one(reference, source, release, student="ada", cell_timeout=20, budget=120)
+    nb = copy.deepcopy(reference)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            meta.update(solution=False, grade=True, points=100)
+    record = grade_one(nb, source, release, student="eve", cell_timeout=20, budget=120)
+    assert (record.score, record.max_score) == (honest.score, honest.max_score)

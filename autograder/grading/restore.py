@@ -11,6 +11,10 @@ def _normalise(code: str) -> str:
 def restore_test_cells(submission, source, release):
     """Replace every test and locked cell by the instructor's copy; re-add deleted test cells.
 
+    A cell that claims nbgrader metadata the source does not give it (a grade id the instructor never wrote,
+    or a second cell with an id already seen, e.g. a pasted test cell) keeps its code but loses that metadata:
+    only the instructor's cells are graded, each once.
+
     Returns (notebook to run, ids of tampered test cells). A test cell counts as tampered
     only when its code differs from the release's visible tests (whitespace at line ends ignored),
     so untouched cells never raise a false alarm.
@@ -22,7 +26,19 @@ def restore_test_cells(submission, source, release):
     for i, cell in enumerate(nb.cells):
         gid = grade_id(cell)
         original = source_cells.get(gid)
-        if original is None or is_solution_cell(original):
+        if gid and (original is None or gid in seen):
+            cell.metadata.pop("nbgrader", None)
+            cell.metadata.pop("course", None)
+            continue
+        if gid:
+            seen.add(gid)
+        if original is None:
+            continue
+        if is_solution_cell(original):  # the student's code, under the instructor's metadata (no self-made points)
+            cell.metadata["nbgrader"] = copy.deepcopy(nbgrader_meta(original))
+            cell.metadata.pop("course", None)
+            if "course" in original.metadata:
+                cell.metadata["course"] = copy.deepcopy(original.metadata["course"])
             continue
         if is_test_cell(original) or nbgrader_meta(original).get("locked"):
             if is_test_cell(original):
@@ -31,7 +47,6 @@ def restore_test_cells(submission, source, release):
                 if _normalise(cell.source) != _normalise(expected):
                     tampered.append(gid)
             nb.cells[i] = copy.deepcopy(original)
-            seen.add(gid)
     # Test cells a student deleted come back after the cell that preceded them in the source.
     for pos, cell in enumerate(source.cells):
         gid = grade_id(cell)
