@@ -10,7 +10,7 @@ from pathlib import Path
 from .course import Course, CourseError, read_roster
 from .final_grade import final_grades, graded_items, percent
 from .feedback import student_safe
-from .gradebook import load_result, scores
+from .gradebook import lab_total, load_result, scores
 
 FORMATS = ("csv", "questions", "canvas", "moodle", "gradescope")
 
@@ -37,14 +37,15 @@ def grade_table(course: Course):
     finals = {f.student: f for f in final_grades(course)}
     header = ["student_id", "first_name", "last_name", "email"]
     for lab, info in sorted(data["labs"].items()):
-        header += [f"{lab} score", f"{lab} max"] + _notebook_columns(lab, info) + [f"{lab}:{gid}" for gid, _ in info["cells"]]
+        header += [f"{lab} score", f"{lab} max"] + _notebook_columns(lab, info) + \
+            [f"{lab}:{gid}" + (" (bonus)" if gid in info.get("bonus", {}) else "") for gid, _ in info["cells"]]
     header += ["notebooks %", "quiz %", "final %"]
     rows = []
     for sid in sorted(people):
         row = [sid, *people[sid]]
         for lab, info in sorted(data["labs"].items()):
             cells = info["students"].get(sid)
-            total = sum(cells.values()) if cells else 0.0
+            total = lab_total(cells, info["max"]) if cells else 0.0  # bonus included, capped at the lab's max
             per_notebook = [f"{sum(cells.get(c, 0) for c in names):g}" if cells else ""
                             for names in info["notebooks"].values()] if len(info["notebooks"]) > 1 else []
             row += [f"{total:g}", f"{info['max']:g}"] + per_notebook + \
@@ -84,8 +85,9 @@ def export_questions(course: Course, out: Path = None) -> Path:
             for gid, maximum in info["cells"]:
                 detail = details.get(gid, {})
                 rows.append([sid, lab, gid, f"{cells.get(gid, 0):g}", f"{maximum:g}", detail.get("status", ""),
-                             detail.get("message", ""), "yes" if detail.get("tampered") else ""])
-    header = ["student_id", "lab", "question", "score", "max_score", "status", "message", "tampered"]
+                             detail.get("message", ""), "yes" if detail.get("tampered") else "",
+                             "yes" if gid in info.get("bonus", {}) else ""])
+    header = ["student_id", "lab", "question", "score", "max_score", "status", "message", "tampered", "bonus"]
     return _write(Path(out or course.root / "exports" / "questions.csv"), header, rows)
 
 
@@ -124,7 +126,11 @@ def export_moodle(course: Course, out: Path = None) -> Path:
 
 
 def export_gradescope(course: Course, out: Path = None) -> Path:
-    """A Gradescope-style results.json per graded submission: exports/gradescope/STUDENT/LAB/results.json."""
+    """A Gradescope-style results.json per graded submission: exports/gradescope/STUDENT/LAB/results.json.
+
+    A bonus test is named "... (bonus)" with max_score 0 and the points it earned, Gradescope's way of showing
+    extra credit: the tests' maxima add up to the lab's (core) points, and the top-level "score", which
+    Gradescope takes over the tests' sum, is the capped total."""
     base = Path(out or course.root / "exports" / "gradescope")
     data = scores(course)
     for lab, info in data["labs"].items():
@@ -132,7 +138,8 @@ def export_gradescope(course: Course, out: Path = None) -> Path:
             result = load_result(course, sid, lab)
             if result is None:
                 continue
-            tests = [{"name": c["grade_id"], "number": str(i + 1), "score": c["points"], "max_score": c["max_points"],
+            tests = [{"name": c["grade_id"] + (" (bonus)" if c.get("bonus") else ""), "number": str(i + 1),
+                      "score": c["points"], "max_score": 0.0 if c.get("bonus") else c["max_points"],
                       "status": "passed" if c["status"] == "passed" else "failed",
                       "output": student_safe(c["message"], course), "visibility": "after_published"}
                      for i, c in enumerate(result["cells"])]

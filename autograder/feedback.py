@@ -65,27 +65,44 @@ def redact(nb, result: dict, course: Course):
             continue
         meta = nbgrader_meta(cell)
         res = by_id.get(meta.get("grade_id"), {})
+        kind = "bonus points" if res.get("bonus") else "points"
         verdict = "passed" if res.get("status") == "passed" else f"{res.get('status', 'not run')}"
-        cell.source = f"# Test cell {meta.get('grade_id')} ({meta.get('points', 0):g} points): the test code is not shown."
-        text = f"{verdict}: {res.get('points', 0):g} / {res.get('max_points', meta.get('points', 0)):g} points"
+        cell.source = f"# Test cell {meta.get('grade_id')} ({meta.get('points', 0):g} {kind}): the test code is not shown."
+        text = f"{verdict}: {res.get('points', 0):g} / {res.get('max_points', meta.get('points', 0)):g} {kind}"
         if res.get("message"):
             text += f"\n{student_safe(res['message'], course)}"
         if res.get("tampered"):
             text += "\nThis test cell had been edited in your notebook; the original was run."
         cell.outputs = [new_output("stream", name="stdout", text=text + "\n")]
     rows = "\n".join(
-        f"| {c['grade_id']} | {c['points']:g} / {c['max_points']:g} | {c['status']} | "
+        f"| {c['grade_id']}{' (bonus)' if c.get('bonus') else ''} | {c['points']:g} / {c['max_points']:g} | {c['status']} | "
         f"{html.escape(student_safe(c['message'], course)[:200]).replace('|', '/')} |"
         for c in result["cells"]
     )
     summary = (
         f"# Feedback: {result['lab']}{' / ' + result['notebook_name'] if result.get('notebook_name') else ''}\n\n**Score: {result['score']:g} / {result['max_score']:g}**\n\n"
+        + _bonus_line(result) +
         f"| test | points | result | message |\n|---|---|---|---|\n{rows}\n"
     )
     if result.get("problem"):
         summary += f"\n**Your notebook could not be graded:** {html.escape(student_safe(result['problem'], course))}\n"
     nb.cells.insert(0, new_markdown_cell(summary))
     return nb
+
+
+def _bonus_line(result: dict) -> str:
+    """How the bonus cells (the optional (*) extras) counted, for a lab that has them ("" otherwise)."""
+    bonus = [c for c in result["cells"] if c.get("bonus")]
+    if not bonus:
+        return ""
+    core = sum(c["points"] for c in result["cells"] if not c.get("bonus"))
+    earned, possible = sum(c["points"] for c in bonus), sum(c["max_points"] for c in bonus)
+    line = (f"Core tests: {core:g} / {result['max_score']:g} points. Bonus tests (the optional extras, marked "
+            f"\"(bonus)\"): {earned:g} / {possible:g} points, added to the core points to make up for points lost "
+            "there; a lab's grade never goes above 100%")
+    if earned and core + earned > result["max_score"]:
+        line += f" ({core + earned - result['max_score']:g} of your bonus points went beyond 100% and do not count)"
+    return line + ".\n\n"
 
 
 def write_feedback(course: Course, lab: str, students=None) -> list[Path]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .course import Course, CourseError, read_roster
-from .gradebook import scores
+from .gradebook import lab_total, scores
 from .policy import load_config
 
 LABS = ("01_micrograd", "02_makemore", "03_backprop_ninja", "04_gpt", "05_convnets", "06_diffusion")
@@ -64,7 +64,8 @@ def final_grades(course: Course) -> list:
         for name in (*labs, quiz_name):
             info = data["labs"].get(name)
             cells = info["students"].get(student) if info else None
-            fractions[name] = fraction_of(sum(cells.values()), info["max"]) if cells else Fraction(0)
+            # bonus cells add to the points but not to the max: a lab counts at most 100%
+            fractions[name] = fraction_of(lab_total(cells, info["max"]), info["max"]) if cells else Fraction(0)
         quiz = fractions.pop(quiz_name)
         notebooks, final = compute(fractions, quiz, labs)
         rows.append(FinalGrade(student, fractions, quiz, notebooks, final))

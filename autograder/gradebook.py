@@ -89,11 +89,34 @@ def save_record(course: Course, record, roster=None, gradebook=None) -> None:
         **({"first_name": student.first_name, "last_name": student.last_name, "email": student.email} if student else {}),
     )
     gradebook.update_or_create_submission(record.lab, record.student, timestamp=submission_time(course, record))
+    mark_bonus_cells(gradebook, record.lab, name, [cell.grade_id for cell in record.cells if cell.bonus])
     for cell in record.cells:
         grade = gradebook.find_grade(cell.grade_id, name, record.lab, record.student)
-        grade.auto_score = cell.points
+        # a bonus cell's points are nbgrader's extra credit (score = auto_score + extra_credit) on a cell worth
+        # 0 points, so that nbgrader's maximum is the core's; the 100% cap is applied where totals are read
+        grade.auto_score = 0.0 if cell.bonus else cell.points
+        grade.extra_credit = cell.points if cell.bonus else None
         grade.needs_manual_grade = False
     gradebook.db.commit()
+
+
+def mark_bonus_cells(gradebook, lab: str, notebook: str, grade_ids) -> None:
+    """Make the bonus cells worth 0 points in nbgrader's gradebook (nbgrader's release records each cell's
+    points as its maximum); their points are written as extra credit."""
+    for gid in grade_ids:
+        gradebook.find_grade_cell(gid, notebook, lab).max_score = 0.0
+    gradebook.db.commit()
+
+
+def bonus_points(course: Course, lab: str, notebook: str) -> dict:
+    """{grade_id: points} of the bonus cells of a notebook of lab, read from the course's source ({} without one)."""
+    from .notebooks import is_bonus_cell, nbgrader_meta
+
+    path = course.source(lab, notebook)
+    if not path.exists():
+        return {}
+    nb = nbformat.read(path, as_version=4)
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0)) for c in nb.cells if is_bonus_cell(c)}
 
 
 def submission_time(course: Course, record):
@@ -122,9 +145,14 @@ def load_result(course: Course, student: str, lab: str):
     merged.update(cells=[{**c, "grade_id": cell_key(r.get("notebook_name") or lab, c["grade_id"], True)}
                          for r in results for c in r["cells"]],
                   problem="; ".join(f"{r.get('notebook_name')}: {r['problem']}" for r in results if r.get("problem")),
-                  **{key: sum(r.get(key) or 0 for r in results) for key in ("score", "max_score", "seconds",
-                                                                              "kernel_restarts")})
+                  **{key: sum(r.get(key) or 0 for r in results) for key in ("score", "max_score", "bonus", "bonus_max",
+                                                                              "seconds", "kernel_restarts")})
     return merged
+
+
+def lab_total(cells: dict, maximum: float) -> float:
+    """A student's points in a lab from their per-cell scores (bonus included), capped at the core maximum."""
+    return min(maximum, sum(cells.values()))
 
 
 def cell_key(notebook: str, grade_id: str, several: bool) -> str:
@@ -134,15 +162,20 @@ def cell_key(notebook: str, grade_id: str, several: bool) -> str:
 
 
 def scores(course: Course) -> dict:
-    """{lab: {"max": .., "cells": [(cell, max)], "notebooks": {name: [cell, ...]}, "students": {student: {cell:
-    score}}}} from the gradebook; a cell is named by cell_key."""
+    """{lab: {"max": .., "cells": [(cell, max)], "bonus": {cell: its bonus points}, "notebooks": {name: [cell, ...]},
+    "students": {student: {cell: score}}}} from the gradebook; a cell is named by cell_key. "max" is the core's
+    (bonus cells are worth 0 in the gradebook); a bonus cell's max in "cells" is its bonus points, and its score
+    the bonus it earned. A lab's total is min(sum of its cells' scores, max): lab_total()."""
     require_grades(course)
     table = {}
     with open_gradebook(course) as gb:
         for assignment in gb.assignments:
             several = len(assignment.notebooks) > 1
-            cells = [(cell_key(nb.name, g.name, several), float(g.max_score))
-                     for nb in assignment.notebooks for g in nb.grade_cells]
+            bonus = {cell_key(nb.name, gid, several): points for nb in assignment.notebooks
+                     for gid, points in bonus_points(course, assignment.name, nb.name).items()}
+            cells = [(key, bonus.get(key, float(g.max_score)))
+                     for nb in assignment.notebooks for g in nb.grade_cells
+                     for key in [cell_key(nb.name, g.name, several)]]
             notebooks = {nb.name: [cell_key(nb.name, g.name, several) for g in nb.grade_cells]
                          for nb in assignment.notebooks}
             students = {}
@@ -152,8 +185,8 @@ def scores(course: Course) -> dict:
                     for grade in nb.grades:
                         per_cell[cell_key(nb.name, grade.name, several)] = float(grade.score)
                 students[submission.student.id] = per_cell
-            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "notebooks": notebooks,
-                                      "students": students}
+            table[assignment.name] = {"max": float(assignment.max_score), "cells": cells, "bonus": bonus,
+                                      "notebooks": notebooks, "students": students}
         people = {s.id: s for s in gb.students}
         names = {sid: (p.first_name or "", p.last_name or "", p.email or "") for sid, p in people.items()}
     return {"labs": table, "students": names}

@@ -28,6 +28,18 @@ def is_test_cell(cell) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
 
 
+def is_bonus_cell(cell) -> bool:
+    """A test cell of an optional (*) section: its points come on top of the core's, and make up for points lost
+    there, but a lab's score never goes above its core maximum (GradeRecord.score). Marked by the instructor in the
+    cell's metadata, `"course": {"bonus": true}` beside `nbgrader`; the grader reads it from the source notebook."""
+    return is_test_cell(cell) and bool((cell.get("metadata", {}).get("course") or {}).get("bonus"))
+
+
+def bonus_ids(nb) -> set:
+    """The grade ids of nb's bonus cells."""
+    return {grade_id(c) for c in nb.cells if is_bonus_cell(c)}
+
+
 def is_solution_cell(cell) -> bool:
     return bool(nbgrader_meta(cell).get("solution"))
 

@@ -53,6 +53,7 @@ def release(course: Course, lab: str) -> Path:
         raise CourseError(f"nbgrader could not generate the release of {lab}: {exc}\n{log.getvalue()[-2000:]}") from None
     finally:
         app.log.removeHandler(handler)
+    _mark_bonus_cells(course, lab, names)
     for name in names:
         released = nbformat.read(course.release(lab, name), as_version=4)
         meta = released.metadata.setdefault("course", {})
@@ -61,6 +62,19 @@ def release(course: Course, lab: str) -> Path:
             meta.update(lab=lab, notebook=name)
         nbformat.write(released, course.release(lab, name))
     return course.release(lab, names[0])
+
+
+def _mark_bonus_cells(course: Course, lab: str, names) -> None:
+    """nbgrader's release records every test cell's points as its maximum: a bonus cell's must be 0 (its points
+    are written as extra credit, gradebook.save_record), so that the lab's maximum is the core's."""
+    from .gradebook import mark_bonus_cells, open_gradebook
+    from .notebooks import bonus_ids
+
+    bonus = {name: bonus_ids(nbformat.read(course.source(lab, name), as_version=4)) for name in names}
+    if any(bonus.values()):
+        with open_gradebook(course) as gb:
+            for name, ids in bonus.items():
+                mark_bonus_cells(gb, lab, name, ids)
 
 
 def _write_nbgrader_config(course: Course) -> None:

@@ -30,7 +30,8 @@ def print_grading_summary(records, reused, echo=print):
         tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
         who = f"{r.student} {r.notebook_name}" if r.notebook_name else r.student
-        echo(f"  {who:20s} {r.score:6g} / {r.max_score:g}   {r.seconds:5.1f} s{kind}{tamper}{note}")
+        bonus = f" (bonus {r.bonus:g}/{r.bonus_max:g})" if r.bonus_max else ""
+        echo(f"  {who:20s} {r.score:6g} / {r.max_score:g}{bonus}   {r.seconds:5.1f} s{kind}{tamper}{note}")
     if any(r.notebook_name for r in records):  # an assignment of several notebooks: its total per student
         for student in sorted({r.student for r in records}):
             mine = [r for r in records if r.student == student]

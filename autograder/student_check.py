@@ -10,7 +10,8 @@ import nbformat
 
 from .grading.kernel_pool import KernelSettings, start_ready_kernel
 from .grading.submission import grade_notebook
-from .notebooks import NotebookProblem, is_solution_cell, is_test_cell, lab_of, nbgrader_meta, read_notebook
+from .notebooks import (NotebookProblem, is_bonus_cell, is_solution_cell, is_test_cell, lab_of, nbgrader_meta,
+                        read_notebook)
 
 RELEASED = Path(__file__).resolve().parent.parent / "course_lib" / "released"  # the bundle's pristine releases
 
@@ -46,10 +47,12 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
              "edited are checked as you left them (the grader puts back the originals).")
         release = nb
     tests = [c for c in release.cells if is_test_cell(c)]
-    total = sum(float(nbgrader_meta(c).get("points", 0)) for c in tests)
+    total = sum(float(nbgrader_meta(c).get("points", 0)) for c in tests if not is_bonus_cell(c))
+    bonus_total = sum(float(nbgrader_meta(c).get("points", 0)) for c in tests if is_bonus_cell(c))
+    extras = f" (and {bonus_total:g} bonus points in the optional extras)" if bonus_total else ""
     unanswered = [nbgrader_meta(c).get("grade_id") for c in nb.cells
                   if is_solution_cell(c) and "raise NotImplementedError" in c.source]
-    echo(f"{path.name}: lab {lab}; {len(tests)} graded test cells worth {total:g} points.")
+    echo(f"{path.name}: lab {lab}; {len(tests)} graded test cells worth {total:g} points{extras}.")
     echo("Running it as the grader will (small training budgets, CPU, the released test cells) ...")
     kernel = start_ready_kernel(KernelSettings(sandbox=False, budget=budget))
     try:
@@ -57,10 +60,11 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
     finally:
         kernel.close()
     for r in results:
+        kind = "bonus points" if r.bonus else "points"
         if r.status == "passed":
-            line = f"  {r.grade_id}: passes the visible tests ({r.points:g} of {r.max_points:g} points)"
+            line = f"  {r.grade_id}: passes the visible tests ({r.points:g} of {r.max_points:g} {kind})"
         else:
-            line = f"  {r.grade_id}: {r.points:g} of {r.max_points:g} points ({r.status}) - {r.message}"
+            line = f"  {r.grade_id}: {r.points:g} of {r.max_points:g} {kind} ({r.status}) - {r.message}"
         if r.tampered:
             line += " [this test cell was edited in your notebook: the original was run]"
         if r.replaced:
@@ -72,7 +76,12 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
     if unanswered:
         echo(f"Still to answer (they raise NotImplementedError): {', '.join(unanswered)}")
     passing = sum(r.status == "passed" for r in results)
-    points = sum(r.points for r in results)
+    core = sum(r.points for r in results if not r.bonus)
+    bonus = sum(r.points for r in results if r.bonus)
+    points = min(total, core + bonus)  # bonus points make up for lost core points, never beyond 100%
+    if bonus_total:
+        echo(f"Core: {core:g} of {total:g} points; bonus: {bonus:g} of {bonus_total:g} points; together {points:g} of "
+             f"{total:g} (bonus points make up for core points lost; a lab's grade never goes above 100%).")
     echo(f"{passing} of {len(results)} test cells pass their visible tests: {points:g} of {total:g} points, "
          f"in {report.seconds:.0f} s. Hidden tests also run when your notebook is graded, so this is the most "
          "you can expect, not a promise.")

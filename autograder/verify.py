@@ -77,7 +77,12 @@ def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0
         echo(f"  cell {run.index}: {run.status}: {run.error}")
     tests = score_cells(nb, report, [])
     passed = sum(t.status == "passed" for t in tests)
-    echo(f"  test cells: {passed}/{len(tests)} pass ({sum(t.points for t in tests):g}/{sum(t.max_points for t in tests):g} points)")
+    core = [t for t in tests if not t.bonus]
+    bonus = [t for t in tests if t.bonus]
+    extras = f"; bonus {sum(t.points for t in bonus):g}/{sum(t.max_points for t in bonus):g}" if bonus else ""
+    echo(f"  test cells: {passed}/{len(tests)} pass ({sum(t.points for t in core):g}/{sum(t.max_points for t in core):g}"
+         f" points{extras})")
+    # the reference must earn every point, the bonus cells' too (they are graded like the core's)
     ok &= passed == len(tests)
     values = {}
     for out in nb.cells[-1].outputs:

@@ -7,7 +7,8 @@ points lost), the median share, and per bug the test cells it failed and the poi
 
     .venv/bin/python bench/planted_bug_cost.py LAB [LAB ...] [--jobs 2] [--timeout 120] [--budget 300]
 
-Issue 13's bar: no single planted bug loses more than 30% of a lab's points, the median at most 12%.
+Issue 13's bar: no single planted bug loses more than 30% of a lab's core points, the median at most 12%
+(bonus cells, the optional (*) extras, count neither in the points lost nor in the total).
 Takes about a minute per notebook on a 2-core machine (lab 1: the reference and its bugs, 10-20 min).
 """
 import argparse
@@ -28,7 +29,7 @@ from autograder.grading.records import GradeJob  # noqa: E402
 from autograder.grading.run_lab import run_jobs  # noqa: E402
 from autograder.planted_bugs import apply_bugs, released_with_bugs  # noqa: E402
 
-WORST_BAR, MEDIAN_BAR = 30.0, 12.0  # percent of a lab's points
+WORST_BAR, MEDIAN_BAR = 30.0, 12.0  # percent of a lab's core points
 
 
 def grade_lab_bugs(lab, workdir, jobs=2, cell_timeout=120.0, budget=300.0):
@@ -50,9 +51,10 @@ def grade_lab_bugs(lab, workdir, jobs=2, cell_timeout=120.0, budget=300.0):
 def report(lab, records, bugs, seconds, echo=print):
     """Print the lab's table; returns (worst %, median %) or None when the reference is not at full marks."""
     ref = records["reference"]
-    total = ref.max_score
-    echo(f"== {lab}: {total:g} points; reference {ref.score:g}/{total:g} in {ref.seconds:.0f} s; "
-         f"{len(bugs)} planted bugs; graded in {seconds:.0f} s")
+    total = ref.max_score  # the core's points: bonus cells count neither in the total nor in what a bug loses
+    extras = f" (+ {ref.bonus_max:g} bonus points, not counted here)" if ref.bonus_max else ""
+    echo(f"== {lab}: {total:g} core points{extras}; reference {ref.core_score:g}/{total:g}, bonus {ref.bonus:g}/"
+         f"{ref.bonus_max:g}, in {ref.seconds:.0f} s; {len(bugs)} planted bugs; graded in {seconds:.0f} s")
     wrong = [(c.grade_id, c.status, c.message[:200]) for c in ref.cells if c.status != "passed"]
     if wrong or ref.problem or ref.error:
         echo(f"   the reference does not get full marks: {wrong} {ref.problem} {ref.error}")
@@ -61,8 +63,8 @@ def report(lab, records, bugs, seconds, echo=print):
     rows = []
     for bug in bugs:
         record = records[bug.name]
-        lost = total - record.score
-        failed = [f"{c.grade_id}" + (f"({c.points:g}/{c.max_points:g})" if c.points else "")
+        lost = total - record.core_score  # core points only: a bonus cell passed must not hide a core loss
+        failed = [f"{c.grade_id}" + (" [bonus]" if c.bonus else "") + (f"({c.points:g}/{c.max_points:g})" if c.points else "")
                   for c in record.cells if c.status != "passed"]
         missed = sorted(set(bug.fails) - {c.grade_id for c in record.cells if c.status != "passed"})
         rows.append((100.0 * lost / total, lost, bug.name, failed, missed, record))

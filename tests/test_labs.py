@@ -58,6 +58,7 @@ def test_reference_gets_full_marks(graded):
     record = records["reference"]
     failing = [(c.grade_id, c.status, c.message) for c in record.cells if c.status != "passed"]
     assert not failing and record.score == record.max_score > 0, failing
+    assert record.bonus == record.bonus_max, "the reference must earn every bonus point too"
     print(f"{lab}: reference graded in {record.seconds:.0f} s")
     assert record.seconds < 120, f"{lab} graded in {record.seconds:.0f} s; the target is about a minute"
 
@@ -76,4 +77,6 @@ def test_each_planted_bug_fails_its_tests(graded):
         failed = {c.grade_id for c in record.cells if c.status != "passed"}
         missed = set(bug.fails) - failed
         assert not missed, f"{lab}: bug {bug.name} was not caught by {sorted(missed)} (failed: {sorted(failed)})"
-        assert record.score < record.max_score
+        # every point, bonus included: a bug in a bonus cell loses bonus points only, and bonus points may
+        # make up the capped score of a bug in the core
+        assert record.core_score + record.bonus < record.max_score + record.bonus_max

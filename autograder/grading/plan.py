@@ -10,7 +10,7 @@ import nbformat
 from ..collect import selection_for
 from ..course import Course
 from ..matching import released_notebooks
-from ..notebooks import is_test_cell, nbgrader_meta
+from ..notebooks import is_bonus_cell, is_test_cell, nbgrader_meta
 from .kernel_pool import preloadable
 from .records import CellResult, GradeJob, GradeRecord
 
@@ -49,7 +49,7 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
                 why = "only late versions were received" if selection.late else "no valid notebook was received"
                 nothing.append(GradeRecord(student, lab, problem=why, notebook_name=own, cells=[
                     CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped",
-                               why) for c in source.cells if is_test_cell(c)]))
+                               why, bonus=is_bonus_cell(c)) for c in source.cells if is_test_cell(c)]))
                 continue
             for path, received_at, kind in versions:
                 data = path.read_bytes()

@@ -35,6 +35,7 @@ class CellResult:
     seconds: float = 0.0
     tampered: bool = False    # the test cell's code was edited (the original was run)
     replaced: list = field(default_factory=list)  # functions student code replaced before this test
+    bonus: bool = False       # a test of an optional (*) section: its points make up for core points lost
 
 
 @dataclass
@@ -55,12 +56,27 @@ class GradeRecord:
     notebook_name: str = ""      # which notebook of the assignment ("": the lab's own)
 
     @property
+    def core_score(self):
+        return sum(c.points for c in self.cells if not c.bonus)
+
+    @property
+    def bonus(self):
+        """Bonus points earned (uncapped: how much of them counts is score's business)."""
+        return sum(c.points for c in self.cells if c.bonus)
+
+    @property
+    def bonus_max(self):
+        return sum(c.max_points for c in self.cells if c.bonus)
+
+    @property
     def score(self):
-        return sum(c.points for c in self.cells)
+        """Core points plus bonus points, capped at the core maximum: a lab's grade never goes above 100%."""
+        return min(self.max_score, self.core_score + self.bonus)
 
     @property
     def max_score(self):
-        return sum(c.max_points for c in self.cells)
+        """The core's points: bonus cells add nothing to the maximum."""
+        return sum(c.max_points for c in self.cells if not c.bonus)
 
     @property
     def tampered(self):
@@ -69,10 +85,13 @@ class GradeRecord:
     def to_json(self) -> dict:
         data = asdict(self)
         data.pop("notebook")
-        data.update(score=self.score, max_score=self.max_score)
+        data.update(score=self.score, max_score=self.max_score, bonus=self.bonus, bonus_max=self.bonus_max)
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "GradeRecord":
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "cells"}
-        return cls(**fields, cells=[CellResult(**c) for c in data.get("cells", [])])
+        # results written before bonus cells existed have no "bonus" key: CellResult's default (False) applies
+        cells = [CellResult(**{k: v for k, v in c.items() if k in CellResult.__dataclass_fields__})
+                 for c in data.get("cells", [])]
+        return cls(**fields, cells=cells)

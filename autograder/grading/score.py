@@ -2,7 +2,7 @@
 from course_lib.asserts import CREDIT_MIME
 from course_lib.guard import MARKER
 
-from ..notebooks import is_test_cell, nbgrader_meta
+from ..notebooks import bonus_ids, is_test_cell, nbgrader_meta
 from .execute import stream_text
 from .integrity import without_reports
 from .records import CellResult
@@ -43,9 +43,11 @@ def _verdict(guard, run, index, cell):
     return "", changed
 
 
-def score_cells(nb, report, tampered, guard=None) -> list:
+def score_cells(nb, report, tampered, guard=None, bonus=None) -> list:
     """Points per test cell. With a guard (graded runs and `course check`), its signed reports decide
-    whether a cell that ran fine counts."""
+    whether a cell that ran fine counts. bonus: the grade ids of the bonus cells, from the instructor's source
+    (a submission's own metadata must not decide); None reads nb's (verify runs the source itself)."""
+    bonus = bonus_ids(nb) if bonus is None else set(bonus)
     runs = {run.index: run for run in report.cells}
     results, pending = [], []  # pending: changes found after given cells, reported with the next test
     for index, cell in enumerate(nb.cells):
@@ -81,7 +83,8 @@ def score_cells(nb, report, tampered, guard=None) -> list:
                 status = "failed" if message.startswith("AssertionError") else "error"
                 if message in ("AssertionError: ", "AssertionError"):
                     message = "AssertionError: a check in this cell failed"
-        result = CellResult(meta["grade_id"], points, max_points, status, message, seconds, meta["grade_id"] in tampered)
+        result = CellResult(meta["grade_id"], points, max_points, status, message, seconds, meta["grade_id"] in tampered,
+                            bonus=meta["grade_id"] in bonus)
         result.replaced = replaced
         results.append(result)
     return results

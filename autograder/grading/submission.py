@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 
 from ..matching import read_matched
-from ..notebooks import NotebookProblem, grade_id, is_test_cell, nbgrader_meta
+from ..notebooks import NotebookProblem, bonus_ids, grade_id, is_bonus_cell, is_test_cell, nbgrader_meta
 from .execute import run_cells
 from .kernel_pool import KernelPool, KernelSettings, ReadyKernel, start_ready_kernel
 from .records import CellResult, GradeJob, GradeRecord
@@ -26,10 +26,11 @@ def grade_notebook(submission, source, release, *, kernel: ReadyKernel, cell_tim
 
     Returns (test cell results, the run's report, the executed notebook). `course grade` and `course check`
     both grade this way; check passes the release as the source (it has no hidden tests) and no sandbox.
+    Which cells are bonus cells is the source's say, never the submission's metadata.
     """
     nb, tampered = restore_test_cells(submission, source, release)
     report = run_cells(nb, kernel=kernel.kernel, cell_timeout=cell_timeout, budget=budget, hooks=kernel.hooks)
-    return score_cells(nb, report, tampered, kernel.guard), report, nb
+    return score_cells(nb, report, tampered, kernel.guard, bonus=bonus_ids(source)), report, nb
 
 
 COULD_NOT_GRADE = "your notebook could not be graded because of a problem on the grader's side; your instructor has the details"
@@ -81,5 +82,5 @@ def grade_submission(job: GradeJob, scratch_root=None, kernels: KernelPool = Non
 
 
 def _not_graded(source, why):
-    return [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why)
+    return [CellResult(grade_id(c), 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped", why, bonus=is_bonus_cell(c))
             for c in source.cells if is_test_cell(c)]
