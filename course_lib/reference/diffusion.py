@@ -10,8 +10,9 @@ up there when it runs), and the sampler's test runs the student's `sample` with 
 
 The training runs (sections 6 and 7) use every piece at once. When a run misses its test's bar and an
 earlier exercise differs from the reference here (so it has already lost its own cell's points), the test
-repeats the run with the reference in place of the wrong pieces and judges that run instead
-(`judged_run_1d`, `judged_run_2d`): a slip in one exercise costs that exercise's points only.
+repeats the run with the reference in place of that piece and judges that run instead (`judged_run_1d`,
+`judged_run_2d`): a slip in one exercise costs that exercise's points only. With two or more wrong there is
+no repeat: too little of the run would be the student's.
 """
 import math
 
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from course_lib.budget import budget
 from course_lib.device import seed_everything
 from course_lib.diffusion_data import chamfer_distance, gaussian_mixture, swiss_roll, wasserstein_1d
+from course_lib.reference import swap
 from course_lib.train import fit
 
 ANSWERS_OF = "06_diffusion"  # `course bundle` packs this module only once lab 6's window has closed
@@ -100,26 +102,6 @@ def ddim_sample(model, n, dim, alpha_bars, steps, generator=None):
     return x
 
 
-_MISSING = object()
-
-
-class swap:
-    """Put these names into a namespace (the notebook's globals()) until restore(); restore() is idempotent."""
-
-    def __init__(self, namespace, **names):
-        self.namespace = namespace
-        self.saved = {name: namespace.get(name, _MISSING) for name in names}
-        namespace.update(names)
-
-    def restore(self):
-        for name, value in self.saved.items():
-            if value is _MISSING:
-                self.namespace.pop(name, None)
-            else:
-                self.namespace[name] = value
-        self.saved = {}
-
-
 # ---- does an exercise agree with the reference? (probes on inputs of their own; any error means no)
 
 def _close(a, b, atol=1e-5):
@@ -139,7 +121,16 @@ def _same_q_sample(fn):
     return all(_close(fn(x0, t, ab, noise), q_sample(x0, t, ab, noise)) for x0, t, noise in cases)
 
 
-def _same_loss(fn):
+def _same_loss(fn, ns):
+    # the student's loss, with the reference q_sample under it: judges the loss alone
+    swapped = swap(ns, q_sample=q_sample)
+    try:
+        return _same_loss_alone(fn)
+    finally:
+        swapped.restore()
+
+
+def _same_loss_alone(fn):
     ab = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
     gen = torch.Generator().manual_seed(0)
     stub = lambda x, t: 0.5 * x + 1e-3 * t[:, None].float()  # noqa: E731
@@ -201,7 +192,7 @@ def _same_embedding(fn):
 
 _PROBES = {"linear_schedule": lambda ns: _same_schedule(ns["linear_schedule"]),
            "q_sample": lambda ns: _same_q_sample(ns["q_sample"]),
-           "diffusion_loss": lambda ns: _same_loss(ns["diffusion_loss"]),
+           "diffusion_loss": lambda ns: _same_loss(ns["diffusion_loss"], ns),
            "NoisePredictor": lambda ns: _same_model(ns["NoisePredictor"]),
            "p_sample": lambda ns: _same_p_sample(ns["p_sample"]),
            "sample": lambda ns: _same_sample(ns["sample"], ns),
@@ -226,18 +217,33 @@ def wrong_pieces(ns, names):
 
 
 def _rerun_with_reference(ns, names, what, run):
-    """run(ns) with the reference in place of the wrong pieces among names; None when none is wrong."""
+    """run(ns) with the reference in place of the one wrong piece among names; None when no piece or more than
+    one is wrong. One slip costs its own exercise only; with two or more, too little of the run is the
+    student's to judge on a repeat (an untouched notebook would otherwise earn the run's points)."""
     wrong = wrong_pieces(ns, names)
     if not wrong:
         return None
-    print(f"{what} misses the bar, and {', '.join(wrong)} differ{'s' if len(wrong) == 1 else ''} from a correct "
-          f"answer (graded in {'its' if len(wrong) == 1 else 'their'} own test cell{'s' * (len(wrong) > 1)}): this cell "
-          f"judges the rest of your code, in the same run with correct {', '.join(wrong)}")
-    swapped = swap(ns, **{name: globals()[name] for name in wrong})
+    if len(wrong) > 1:
+        print(f"{what} misses the bar, and {', '.join(wrong)} differ from a correct answer: with more than one "
+              f"earlier exercise to fix, this cell judges your own run")
+        return None
+    print(f"{what} misses the bar, and {wrong[0]} differs from a correct answer (graded in its own test cell): "
+          f"this cell judges the rest of your code, in the same run with a correct {wrong[0]}")
+    swapped = swap(ns, **{wrong[0]: globals()[wrong[0]]})
     try:
         return run(ns)
     finally:
         swapped.restore()
+
+
+def _judged_run(ns, results, passes, names, what, run):
+    """The notebook's values of `results`, or when they fail passes(*values) and one of `names` is wrong, the
+    values of run(ns) with a correct version of it."""
+    own = tuple(ns.get(name) for name in results)
+    if passes(*own):
+        return own
+    rerun = _rerun_with_reference(ns, names, what, run)
+    return own if rerun is None else rerun
 
 
 def _cosine_lr(lr, steps):
@@ -276,14 +282,12 @@ def _run_1d(ns):
 
 
 def judged_run_1d(ns, w1_limit):
-    """(samples_1d, history_1d, w1_1d, left_mass_1d): the notebook's, or when they miss the test's bar and an
-    earlier exercise is wrong, those of the same run with the reference in place of the wrong exercises."""
-    own = tuple(ns.get(name) for name in ("samples_1d", "history_1d", "w1_1d", "left_mass_1d"))
-    if _passes_1d(*own, w1_limit):
-        return own
-    rerun = _rerun_with_reference(ns, ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample", "sample"],
-                                  "Your 1D run", _run_1d)
-    return own if rerun is None else rerun
+    """(samples_1d, history_1d, w1_1d, left_mass_1d): the notebook's, or when they miss the test's bar and one
+    earlier exercise is wrong, those of the same run with the reference in its place."""
+    return _judged_run(ns, ("samples_1d", "history_1d", "w1_1d", "left_mass_1d"),
+                       lambda *own: _passes_1d(*own, w1_limit),
+                       ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample", "sample"],
+                       "Your 1D run", _run_1d)
 
 
 # ---- section 7: the 2D run (the recipe of the notebook's cells train_2d and reverse_2d; keep them together)
@@ -322,10 +326,8 @@ def _run_2d(ns):
 
 def judged_run_2d(ns, chamfer_limit):
     """(n_params_2d, samples_2d, history_2d, chamfer_2d): the notebook's, or when they miss the test's bar and
-    an earlier exercise is wrong, those of the same run (on the cpu) with the reference in their place."""
-    own = tuple(ns.get(name) for name in ("n_params_2d", "samples_2d", "history_2d", "chamfer_2d"))
-    if _passes_2d(*own, chamfer_limit):
-        return own
-    rerun = _rerun_with_reference(ns, ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample",
-                                       "sinusoidal_embedding"], "Your 2D run", _run_2d)
-    return own if rerun is None else rerun
+    one earlier exercise is wrong, those of the same run (on the cpu) with the reference in its place."""
+    return _judged_run(ns, ("n_params_2d", "samples_2d", "history_2d", "chamfer_2d"),
+                       lambda *own: _passes_2d(*own, chamfer_limit),
+                       ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample",
+                        "sinusoidal_embedding"], "Your 2D run", _run_2d)
