@@ -4,8 +4,8 @@
     python bench/diffusion_gpu.py --device cpu --steps 5000 --batch 128 --lr 1e-3   # the KAIST configuration
     python bench/diffusion_gpu.py --precision bf16     # bf16 autocast for training on CUDA (schedule, loss and sampling stay fp32)
 
-The DDPM pieces below are the lab's reference answers (lab 6, sections 1 to 6), repeated here so that the
-benchmark runs without the notebook. The Chamfer distance is the KAIST CS492(D) assignment's: 2,048 samples
+The DDPM pieces are the lab's reference answers (course_lib/reference/diffusion.py); the loss and the sampler
+are repeated here with a device and a precision (the loss in fp32 under bf16 autocast). The Chamfer distance is the KAIST CS492(D) assignment's: 2,048 samples
 against 2,048 fresh data points, squared nearest-neighbour distances summed both ways (its reference reaches
 18.72 and gets full marks under 20).
 """
@@ -21,17 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from course_lib.diffusion_data import chamfer_distance, swiss_roll  # noqa: E402
-
-
-def linear_schedule(T, beta_1=1e-4, beta_T=0.02, device="cpu"):
-    betas = torch.linspace(beta_1, beta_T, T, dtype=torch.float32, device=device)
-    alphas = 1.0 - betas
-    return betas, alphas, torch.cumprod(alphas, dim=0)
-
-
-def q_sample(x0, t, alpha_bars, noise):
-    a = alpha_bars[t].reshape(-1, 1)
-    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+from course_lib.reference.diffusion import NoisePredictor, linear_schedule, q_sample, sinusoidal_embedding  # noqa: E402
 
 
 def diffusion_loss(model, x0, alpha_bars):
@@ -51,30 +41,6 @@ def sample(model, n, dim, betas, alpha_bars, generator, device):
         if t > 0:
             x = x + beta.sqrt() * torch.randn(x.shape, generator=generator, device=device)
     return x
-
-
-def sinusoidal_embedding(t, dim, max_period=10000.0):
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
-
-
-class NoisePredictor(nn.Module):
-    """The lab's MLP: [x, time features] -> hidden layers -> predicted noise."""
-
-    def __init__(self, dim, embed, embed_dim, hidden=128, depth=3):
-        super().__init__()
-        self.embed = embed
-        layers, width = [], dim + embed_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        layers.append(nn.Linear(width, dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x, t):
-        return self.net(torch.cat([x, self.embed(t)], dim=1))
 
 
 class TimeEveryLayer(nn.Module):
@@ -120,7 +86,7 @@ def main():
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     T = 1000
-    betas, _, alpha_bars = linear_schedule(T, device=device)  # fp32, outside autocast
+    betas, _, alpha_bars = (x.to(device) for x in linear_schedule(T))  # fp32, outside autocast
     data = swiss_roll(args.points, seed=0).to(device)
     model_class = {"concat": NoisePredictor, "every": TimeEveryLayer}[args.arch]
     model = model_class(2, lambda t: sinusoidal_embedding(t, args.embed), args.embed, args.hidden, args.depth).to(device)

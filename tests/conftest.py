@@ -27,26 +27,36 @@ def tiny_labs(tiny_labs_dir, monkeypatch):
     return tiny_labs_dir
 
 
-@pytest.fixture(scope="session")
-def released_course_template(tiny_labs_dir, tmp_path_factory):
-    """Releasing through nbgrader takes seconds: do it once, copy it for each test."""
+ROSTER = ("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.edu\n"
+          "bob,Bob,\"O'Neil, \"\"Bobby\"\"\",bob@example.edu\ncy,Cy,Young,cy@example.edu\n")
+
+
+def release_course(root, labs_dir, lab, course_toml=None):
+    """A new course at root (the three-student roster) with `lab` of labs_dir released; returns root."""
     from autograder.course import Course
     from autograder.release import release
 
     saved = os.environ.get("COURSE_LABS_DIR")
-    os.environ["COURSE_LABS_DIR"] = str(tiny_labs_dir)
+    os.environ["COURSE_LABS_DIR"] = str(labs_dir)
     try:
-        c = Course(tmp_path_factory.mktemp("template") / "course")
+        c = Course(root)
         c.root.mkdir()
-        c.roster_path.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.edu\n"
-                                 "bob,Bob,\"O'Neil, \"\"Bobby\"\"\",bob@example.edu\ncy,Cy,Young,cy@example.edu\n")
-        release(c, "00_tiny")
+        c.roster_path.write_text(ROSTER)
+        if course_toml is not None:
+            (c.root / "course.toml").write_text(course_toml)
+        release(c, lab)
     finally:
         if saved is None:
             os.environ.pop("COURSE_LABS_DIR")
         else:
             os.environ["COURSE_LABS_DIR"] = saved
     return c.root
+
+
+@pytest.fixture(scope="session")
+def released_course_template(tiny_labs_dir, tmp_path_factory):
+    """Releasing through nbgrader takes seconds: do it once, copy it for each test."""
+    return release_course(tmp_path_factory.mktemp("template") / "course", tiny_labs_dir, "00_tiny")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 the core points and make up for points lost there, but a lab's score never goes above the core maximum."""
 import csv
 import json
-import os
 import shutil
 from fractions import Fraction
 
@@ -12,6 +11,7 @@ from nbformat.v4 import new_markdown_cell
 
 from autograder.grading.records import CellResult, GradeRecord
 from autograder.notebooks import bonus_ids, is_bonus_cell, is_test_cell
+from conftest import release_course
 from sample_lab import by_grade_id as by_id, nbgrader_cell, sample_lab_notebook, with_answer
 
 LAB = "00_bonus"
@@ -35,27 +35,12 @@ def bonus_lab_notebook():
 @pytest.fixture(scope="module")
 def bonus_template(tmp_path_factory):
     """A course with 00_bonus released (nbgrader's release takes seconds: once for the module)."""
-    from autograder.course import Course
-    from autograder.release import release
-
     labs = tmp_path_factory.mktemp("bonus_labs")
     (labs / LAB).mkdir()
     nbformat.write(bonus_lab_notebook(), labs / LAB / f"{LAB}.ipynb")
-    saved = os.environ.get("COURSE_LABS_DIR")
-    os.environ["COURSE_LABS_DIR"] = str(labs)
-    try:
-        course = Course(tmp_path_factory.mktemp("bonus_template") / "course")
-        course.root.mkdir()
-        course.roster_path.write_text("id,first_name,last_name,email\nada,Ada,L,ada@example.edu\n"
-                                      "bob,Bob,M,bob@example.edu\ncy,Cy,Y,cy@example.edu\n")
-        (course.root / "course.toml").write_text(f'[grading]\nlabs = ["{LAB}"]\nquiz = "quiz"\n')
-        release(course, LAB)
-    finally:
-        if saved is None:
-            os.environ.pop("COURSE_LABS_DIR")
-        else:
-            os.environ["COURSE_LABS_DIR"] = saved
-    return labs, course.root
+    root = release_course(tmp_path_factory.mktemp("bonus_template") / "course", labs, LAB,
+                          f'[grading]\nlabs = ["{LAB}"]\nquiz = "quiz"\n')
+    return labs, root
 
 
 @pytest.fixture
