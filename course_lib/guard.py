@@ -21,7 +21,12 @@ zmq, comm, traitlets, course_lib, numpy, torch) any change, elsewhere only stude
 the shell's and the kernel's own methods and message handlers; event callbacks, input and AST
 transformers, custom exception handlers; sys hooks (displayhook, stdout, trace and profile functions,
 import hooks); the names locked given cells bound. An audit hook refuses swaps of a library function's
-code or defaults. A library that wraps its own function on first use (functools.wraps) is not
+code or defaults.
+
+The answers (course_lib.reference's modules, which the hidden tests use) exist only while a test cell runs:
+the grader unlocks them for that one cell (its code name and a signed one-time token, in
+`restore_and_verify`); at every other cell the audit hook refuses to import them or open their files, and
+their modules, and the notebook's names bound to them, are put away until the next test cell. A library that wraps its own function on first use (functools.wraps) is not
 tampering. docs/threat-model.md says what this does not stop.
 """
 import builtins
@@ -62,6 +67,7 @@ _state = None   # the snapshot (in the private copy)
 _trusted = ()   # folders of installed code (see _trusted_dirs)
 _trusted_files = {}  # file name -> whether it is installed code
 _seed = None    # the current cell's seed
+_answers = None  # course_lib.reference's lock (in the private copy)
 
 
 def snapshot(key_file=None):
@@ -187,7 +193,7 @@ class _Namespace:
         self.label, self.owner, self.kind = label, owner, kind  # kind: module, class or instance
         self.core = core  # else only student code put in counts (libraries may rebind their own functions)
         self.strict = kind == "module" and label in _STRICT
-        self.ignored = _PER_EXECUTION.get(label, set())
+        self.ignored = _PER_EXECUTION.get(label, set()) | (_ANSWER_MODULES if label == _ANSWERS else set())
         # looked at one by one, not in the bulk comparison: their values change at every execution
         self.volatile = kind == "instance" or label in _VOLATILE
         self._remember(self._read())
@@ -435,7 +441,8 @@ class _Snapshot:
         changed = []
         for name in [n for n in list(_modules) if n not in self.watches and _watched(n)]:
             changed += self.add_module(name, late=not library)  # imported since the last check
-        watches = [w for ws in list(self.watches.values()) for w in ws] + list(self.protected.values())
+        away = _answers.stash if _answers is not None else {}
+        watches = [w for name, ws in list(self.watches.items()) if name not in away for w in ws] + list(self.protected.values())
         spaces = [w for w in watches if type(w) is _Namespace and not w.volatile]
         if self.bulk is None or self.bulk.spaces != spaces:
             self.bulk = _Bulk(spaces)
@@ -563,10 +570,122 @@ class _RecordAfterImport(importlib.abc.MetaPathFinder):
         return None
 
 
+# ------------------------------------------------------------------------------------ the answers
+
+_ANSWERS = "course_lib.reference"  # its modules hold the labs' answers (the package itself only `swap`)
+_ANSWERS_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
+_ANSWER_MODULES = frozenset(name[:-3] for name in (os.listdir(_ANSWERS_FOLDER) if os.path.isdir(_ANSWERS_FOLDER) else ())
+                            if name.endswith(".py") and name != "__init__.py")
+_ANSWER_EVENTS = ("exec", "import", "open")
+
+
+def _is_answers(name) -> bool:
+    return _is(name, str) and name.startswith(_ANSWERS + ".")
+
+
+class _Answers:
+    """course_lib.reference's modules while student code runs: they cannot be imported, their files cannot be
+    opened, and the modules a test cell imported are out of sys.modules, of the package and of the notebook's
+    names. `unlock` (restore_and_verify, with the grader's signed one-time token for the test cell's source)
+    lets the next code to run, which must be that cell's, import them; the first code of any other cell puts
+    them away again. While a module is away its watches rest (its absence is not the student's doing).
+    Functions a test hands to later cells on purpose (lab 2's `use`) stay where the test put them."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.code_name = getattr(getattr(shell, "compile", None), "get_code_name", None)  # before student code
+        self.open = None      # the code name of the test cell they are open for
+        self.expected = None  # the code name of the cell that may run next, after an unlock
+        self.used = set()     # a token is good once
+        self.stash = {}       # module name -> module, put away
+        self.files = set()    # (device, inode) of every file of course_lib/reference
+        for root, _, files in os.walk(_ANSWERS_FOLDER):
+            for name in files:
+                _quietly(self._add_file, os.path.join(root, name))
+        self.busy = False
+        self.put_away()
+
+    def _add_file(self, path):
+        st = os.stat(path)
+        self.files.add((st.st_dev, st.st_ino))
+
+    def unlock(self, nonce, source, token):
+        if token in self.used or token != _state.sign(f"answers{FIELD}{nonce}{FIELD}{source}") or self.code_name is None:
+            return
+        self.used.add(token)
+        self.expected = self.code_name(source, source, self.shell.execution_count)
+        self._clear()  # what student code put under their names: the test imports the real ones
+
+    def audit(self, event, args):
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            if event == "exec":
+                self._turn(getattr(args[0], "co_filename", None))
+            elif self.open is None:
+                if event == "import" and _is_answers(args[0]) or event == "open" and self._is_file(args[0]):
+                    raise (ImportError if event == "import" else PermissionError)(
+                        f"graded run: {args[0] if event == 'import' else 'this file'} holds the lab's answers, "
+                        "which only the grader's tests may use")
+            elif event == "import" and args[0] in self.stash:  # the test cell imports one that was put away
+                self._bring_back(args[0])
+        finally:
+            self.busy = False
+
+    def _is_file(self, path) -> bool:
+        if not _is(path, (str, bytes)) and not hasattr(path, "__fspath__"):
+            return False  # a file descriptor
+        try:
+            st = os.stat(path)
+        except (OSError, TypeError, ValueError):
+            return False
+        return (st.st_dev, st.st_ino) in self.files
+
+    def _turn(self, filename):
+        """Code starts to run: the cell the answers were unlocked for may import them; the code of any other
+        cell (a request's code, which the kernel compiles under a name of its own) puts them away. Code that a
+        cell compiles itself (exec, a library's generated code) changes nothing."""
+        mark = self.expected or self.open
+        if mark is None or not _is(filename, str):
+            return
+        if filename == mark:
+            self.open, self.expected = mark, None
+            return
+        folder = os.path.dirname(mark)
+        if os.path.dirname(filename) == folder if folder else filename.startswith("<ipython-input-"):
+            self.open = self.expected = None
+            self.put_away()
+
+    def put_away(self):
+        for name in [n for n in list(_modules) if _is_answers(n)]:
+            self.stash[name] = _modules.pop(name)
+        self._clear()
+        namespace = getattr(self.shell, "user_ns", None) or {}
+        for name, value in list(namespace.items()):
+            if _is(value, ModuleType) and _is_answers(getattr(value, "__name__", None)):
+                del namespace[name]
+
+    def _clear(self):
+        """No answer module in sys.modules (those there now are student code's) nor on the package."""
+        for name in [n for n in list(_modules) if _is_answers(n)]:
+            del _modules[name]
+        package = _modules.get(_ANSWERS)
+        for attribute in _ANSWER_MODULES:
+            if package is not None and attribute in vars(package):
+                delattr(package, attribute)
+
+    def _bring_back(self, name):
+        module = _modules[name] = self.stash.pop(name)
+        package = _modules.get(_ANSWERS)
+        if package is not None and name.count(".") == 2:
+            setattr(package, name.rsplit(".", 1)[1], module)
+
+
 # ------------------------------------------------------------------------------------ the calls (private copy)
 
 def _take_snapshot(key_file):
-    global _state, _trusted
+    global _state, _trusted, _answers
     key = b""
     if key_file:
         with open(key_file, "rb") as f:
@@ -580,13 +699,16 @@ def _take_snapshot(key_file):
     _trusted = _trusted_dirs()
     sys.meta_path.insert(0, _RecordAfterImport())
     _state = _Snapshot(sign)
+    _answers = _Answers(_shell())
     sys.addaudithook(_audit)
 
 
 def _audit(event, args):
     """Student code may not swap the code (or defaults) of a library function in place: Python reports each such
     assignment to audit hooks (and an audit hook cannot be removed), so it is refused where it happens, and
-    noted for the next report."""
+    noted for the next report. It also keeps the answers locked (see _Answers)."""
+    if event in _ANSWER_EVENTS:
+        return _answers.audit(event, args)
     if event != "object.__setattr__" or type(args[0]) is not FunctionType or args[1] not in _CODE_PARTS:
         return
     target, caller = args[0], _getframe(1)
@@ -628,10 +750,13 @@ def _student_frames(skip):
     return found
 
 
-def restore_and_verify(nonce):
-    """Before a test cell: put everything back, run canaries; one signed line."""
+def restore_and_verify(nonce, source=None, token=None):
+    """Before a test cell: put everything back, run canaries; one signed line. With the grader's token for
+    the test cell's source, the answers open for that cell."""
     stack = _student_frames(2)
     replaced = _state.report(restore=True)
+    if source is not None:
+        _answers.unlock(nonce, source, token)
     checks = _checks_told(nonce)
     _report("state", nonce, replaced, _canaries(nonce, checks), stack)
 

@@ -193,6 +193,22 @@ ATTACKS = {
     "module_written_to_disk": ("open('helper_module.py', 'w').write('def clear(result):\\n    result.error_in_exec = None\\n')\n"
                                "import helper_module\n" + _NO_TRACEBACK +
                                "get_ipython().events.register('post_run_cell', helper_module.clear)", True),
+    # the answers: course_lib.reference holds every lab's reference solution, and the grading kernel has it (the
+    # hidden tests use it); the cell after test_perceptron, which imported it, takes the place of two_layer's answer
+    "answers_import": ("# answer: two_layer\nfrom course_lib.reference.micrograd import two_layer", False),
+    "answers_importlib": ("# answer: two_layer\nimport importlib\n"
+                          "two_layer = importlib.import_module('course_lib.reference.micrograd').two_layer", False),
+    "answers_sys_modules": ("# answer: two_layer\nimport sys\n"
+                            "two_layer = sys.modules['course_lib.reference.micrograd'].two_layer", False),
+    "answers_sys_modules_at_call": ("# answer: two_layer\ndef two_layer(*args):\n    import sys\n"
+                                    "    return sys.modules['course_lib.reference.micrograd'].two_layer(*args)", False),
+    "answers_package_attribute": ("# answer: two_layer\nimport course_lib.reference\n"
+                                  "two_layer = course_lib.reference.micrograd.two_layer", False),
+    "answers_the_tests_name": ("# answer: two_layer\ntwo_layer = _reference.two_layer", False),
+    "answers_read_from_file": ("# answer: two_layer\nimport os, course_lib\n"
+                               "exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'reference', 'micrograd.py')).read())", False),
+    "answers_before_any_test": ("import importlib\n_answers = importlib.import_module('course_lib.reference.micrograd')\n"
+                                "perceptron, two_layer = _answers.perceptron, _answers.two_layer", False),
 }
 
 
@@ -216,6 +232,21 @@ def attack_lab_notebook(lab="00_attack"):
                       "assert_close(square(-4), 16, name='square(-4)')\n### END HIDDEN TESTS", "test_square", points=3),
         nbgrader_cell("from course_lib.asserts import assert_close as check\n"
                       "check(square(2) + double(2), 8, name='square(2) + double(2)')", "test_both", points=1),
+        # as lab 1's hidden tests do: the reference's answers, imported by the test cell
+        nbgrader_cell("def perceptron(w, b, x):\n    ### BEGIN SOLUTION\n"
+                      "    return 1 if sum(wi * xi for wi, xi in zip(w, x)) + b > 0 else 0\n    ### END SOLUTION",
+                      "perceptron", solution=True),
+        nbgrader_cell("### BEGIN HIDDEN TESTS\nfrom course_lib.reference import micrograd as _reference\n### END HIDDEN TESTS\n"
+                      "assert perceptron([1, 1], -1.5, [1, 1]) == 1, 'AND(1, 1) should be 1'\n### BEGIN HIDDEN TESTS\n"
+                      "assert all(perceptron([1, -2], 0.5, [a, b]) == _reference.perceptron([1, -2], 0.5, [a, b])\n"
+                      "           for a in (0, 1) for b in (0, 1)), 'perceptron([1, -2], 0.5, x)'\n### END HIDDEN TESTS",
+                      "test_perceptron", points=2),
+        nbgrader_cell("def two_layer(x, W1, b1, w2, b2):\n    ### BEGIN SOLUTION\n"
+                      "    return perceptron(w2, b2, [perceptron(w, b, x) for w, b in zip(W1, b1)])\n    ### END SOLUTION",
+                      "two_layer", solution=True),
+        nbgrader_cell("_xor = ([[1, 1], [-1, -1]], [-0.5, 1.5], [1, 1], -1.5)\n"
+                      "assert [two_layer([a, b], *_xor) for a in (0, 1) for b in (0, 1)] == [0, 1, 1, 0], 'two_layer: XOR'",
+                      "test_two_layer", points=1),
     ]
     return nb
 

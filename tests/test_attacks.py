@@ -42,8 +42,10 @@ def graded(tmp_path_factory):
         nbformat.write(reference_submission(released, source), inbox / "honest.ipynb")
         for name, (code, _) in CORPUS.items():
             nb = nbformat.from_dict(released)
-            if code.startswith("def double"):  # runs inside the test, as the answer the test calls
-                next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double").source = code
+            answer = "double" if code.startswith("def double") else \
+                code.split("\n", 1)[0][len("# answer: "):] if code.startswith("# answer: ") else None
+            if answer:  # runs as that answer (the double attacks run inside the test that calls it)
+                next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == answer).source = code
             else:
                 nb.cells.insert(1, nbformat.v4.new_code_cell(code))
             nbformat.write(nb, inbox / f"{student(name)}.ipynb")
@@ -63,7 +65,7 @@ def test_the_corpus_holds_nbgraders_own_cheats():
 def test_the_honest_submission_keeps_full_marks(graded):
     records, lines = graded
     honest = records["honest"]
-    assert honest.score == honest.max_score == 6 and honest.tampered == [], honest.to_json()
+    assert honest.score == honest.max_score == 9 and honest.tampered == [], honest.to_json()
     assert lines[0].startswith("sandbox: bubblewrap")
 
 

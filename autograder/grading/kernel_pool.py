@@ -145,8 +145,10 @@ class KernelPool:
 
 
 def preloadable(notebook) -> tuple:
-    """The modules the notebook imports that are installed code (never a file beside the notebook)."""
-    return tuple(name for name in imported_modules(notebook) if _installed(name.split(".")[0]))
+    """The modules the notebook imports that are installed code (never a file beside the notebook), but not
+    the answers (course_lib.reference's modules: the guard lets only test cells load them)."""
+    return tuple(name for name in imported_modules(notebook)
+                 if _installed(name.split(".")[0]) and not name.startswith("course_lib.reference"))
 
 
 def _installed(top: str) -> bool:
