@@ -1,11 +1,12 @@
-"""course_lib.reference.diffusion: how lab 6's training tests judge a run when an earlier exercise is wrong."""
+"""course_lib.reference: how lab 6's training tests judge a run when an earlier exercise is wrong; what lab 2's
+tests hand over to the student's later cells."""
 import inspect
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.reference import diffusion
+from course_lib.reference import diffusion, makemore
 
 PIECES = ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample", "sample"]
 
@@ -58,3 +59,18 @@ def test_an_untouched_or_mostly_wrong_notebook_is_judged_on_its_own_run(reruns, 
     assert diffusion.judged_run_1d(two_slips, w1_limit=0.25) == (None, None, 9.0, 0.5)
     assert reruns == []
     assert "q_sample, p_sample differ" in capsys.readouterr().out
+
+
+def test_what_lab_2_hands_over_reaches_no_later_answer():
+    ns = {}
+    makemore.use(ns, "mlp_logits", "init_mlp", "build_dataset", "count_bigrams")
+    seen, todo = set(), [ns[name] for name in ns]
+    while todo:  # every function reachable through the globals of what was handed over
+        function = todo.pop()
+        seen.add(function.__name__)
+        todo += [v for v in function.__globals__.values() if callable(v) and getattr(v, "__globals__", None) is not None
+                 and v.__name__ not in seen and getattr(v, "__module__", "") == makemore.__name__]
+        assert "train_mlp" not in function.__globals__ and "split_loss" not in function.__globals__
+    assert seen == {"mlp_logits", "mlp_init", "build_dataset", "count_bigrams"}
+    X = torch.zeros(4, 3, dtype=torch.long)
+    assert torch.equal(ns["mlp_logits"](ns["init_mlp"](), X), makemore.mlp_logits(makemore.mlp_init(), X))

@@ -8,7 +8,9 @@ exercise's points only. The names stay bound, so later cells also start from cor
 
     _reference.use(globals(), "stoi", "itos", "xs", "ys")   # the reference's vocabulary and bigrams
 """
+import builtins
 import random
+import types
 
 import torch
 import torch.nn.functional as F
@@ -166,10 +168,32 @@ def use(namespace, *names):
     tensors and lists, so that what a student's code does to them cannot reach the next test)."""
     for name in names:
         if name in FUNCTIONS:
-            namespace[name] = FUNCTIONS[name]
+            namespace[name] = _detached(FUNCTIONS[name], {})
         elif name in data():
             value = data()[name]
             namespace[name] = value.clone() if isinstance(value, torch.Tensor) else \
                 type(value)(value) if isinstance(value, (list, dict)) else value
         else:
             raise KeyError(f"course_lib.reference.makemore has no {name!r}")
+
+
+def _detached(function, done):
+    """A copy of function whose globals hold only the names its code reads (functions of this module detached
+    in turn): the student's later cells get the pieces a test hands over, not, through __globals__, the rest
+    of this module (the answers of exercises not graded yet)."""
+    if function in done:
+        return done[function]
+    namespace = {"__builtins__": builtins, "__name__": __name__}
+    copy = done[function] = types.FunctionType(function.__code__, namespace, function.__name__,
+                                                 function.__defaults__, function.__closure__)
+    copy.__kwdefaults__, copy.__doc__, copy.__qualname__ = function.__kwdefaults__, function.__doc__, function.__qualname__
+    codes, read = [function.__code__], set()
+    while codes:
+        code = codes.pop()
+        read.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    for name in read & set(globals()):
+        value = globals()[name]
+        own = isinstance(value, types.FunctionType) and value.__module__ == __name__
+        namespace[name] = _detached(value, done) if own else value
+    return copy
