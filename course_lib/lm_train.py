@@ -256,7 +256,8 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
     tokens = config.batch_size * block_size
     bar = tqdm(total=config.max_iters + 1 - start, desc="training", disable=not config.progress, mininterval=1.0)
     t0 = time.perf_counter()
-    eval_seconds, all_eval_seconds, timing_from = 0.0, 0.0, None
+    eval_seconds, all_eval_seconds, timing_from, evals_before = 0.0, 0.0, None, 0.0
+    full_config, next_plan = config, 12  # the schedule before any time plan; the step (after start) of the next plan
     step = start
     while True:
         lr = learning_rate_at(step, config)
@@ -279,17 +280,20 @@ def train_lm(model, train_data: torch.Tensor, val_data: torch.Tensor, config: Tr
         if step == config.max_iters:
             bar.update()
             break
-        if config.max_seconds and "planned_iters" not in history.info:
-            # time steps start+2 .. start+12 (the first ones warm caches up), then plan the rest to fit
+        if config.max_seconds and not (resumed and "planned_iters" in history.info):
+            # time the steps from start+2 on (the first ones warm caches up); plan the rest to fit at step
+            # start+12, then plan again at 25, 50, 100, ... steps with the mean so far (steps slow down as the
+            # machine warms or gets busy), until 80% of the plan (later, a shorter schedule would jolt the rate)
             if step == start + 2:
-                timing_from = time.perf_counter()
-            elif step == start + 12:
-                per_step = (time.perf_counter() - timing_from) / 10
-                planned = _iters_within(config, step, time_cap(config.max_seconds) - (time.perf_counter() - t0),
+                timing_from, evals_before = time.perf_counter(), all_eval_seconds
+            elif step == start + next_plan and step < start + 0.8 * history.info.get("planned_iters", math.inf):
+                per_step = (time.perf_counter() - timing_from - (all_eval_seconds - evals_before)) / (step - start - 2)
+                planned = _iters_within(full_config, step, time_cap(config.max_seconds) - (time.perf_counter() - t0),
                                         per_step, eval_seconds)
                 history.info["planned_iters"] = planned
-                config = _shortened(config, planned)
+                config = _shortened(full_config, planned)
                 bar.total = planned + 1 - start
+                next_plan = 2 * next_plan + 1 if next_plan > 12 else 25
         x, y = batch_on(device, get_batch, train_data, block_size, config.batch_size, generator)
         with precision_context(device, dtype):
             _, loss = step_fn(x, y)

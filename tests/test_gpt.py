@@ -155,6 +155,25 @@ def test_a_time_budget_shortens_the_run_and_compresses_the_schedule(monkeypatch)
     assert history.info["config"]["max_iters"] == 1000  # the caller's config is not changed
 
 
+def test_the_time_budget_is_planned_again_when_steps_slow_down(monkeypatch):
+    # a fake clock on which the first 30 training batches take 0.5 s and every later one 2 s (a machine that
+    # got busy): planned from the first steps alone, the run took 755 s for a budget of 200
+    now, drawn = [0.0], [0]
+
+    def slowing_get_batch(*args, **kw):
+        drawn[0] += 1
+        now[0] += 0.5 if drawn[0] <= 30 else 2.0
+        return get_batch(*args, **kw)
+
+    monkeypatch.setattr(lm_train, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    monkeypatch.setattr(lm_train, "estimate_loss", lambda *a, **k: {"train": 1.0, "val": 1.0})  # evaluations: free
+    train, val = _data()
+    history = train_lm(tiny_model(), train, val, _config(precision="fp32", max_iters=1000, lr_decay_iters=1000,
+                                                         max_seconds=200), get_batch=slowing_get_batch)
+    assert 150 <= history.info["seconds"] <= 220, history.info
+    assert history.info["planned_iters"] == len(history.losses) == history.evals[-1][0]
+
+
 def test_shortened_schedule_still_decays_to_min_lr():
     from course_lib.lm_train import _shortened
 
