@@ -21,13 +21,14 @@ zmq, comm, traitlets, course_lib, numpy, torch) any change, elsewhere only stude
 the shell's and the kernel's own methods and message handlers; event callbacks, input and AST
 transformers, custom exception handlers; sys hooks (displayhook, stdout, trace and profile functions,
 import hooks); the names locked given cells bound. An audit hook refuses swaps of a library function's
-code or defaults.
+code or defaults. A library that wraps its own function on first use (functools.wraps) is not
+tampering.
 
 The answers (course_lib.reference's modules, which the hidden tests use) exist only while a test cell runs:
 the grader unlocks them for that one cell (its code name and a signed one-time token, in
-`restore_and_verify`); at every other cell the audit hook refuses to import them or open their files, and
-their modules, and the notebook's names bound to them, are put away until the next test cell. A library that wraps its own function on first use (functools.wraps) is not
-tampering. docs/threat-model.md says what this does not stop.
+`restore_and_verify`); at every other cell the audit hook refuses to import them or open their files, their
+modules are put away (a test cell gets back those it imports) and the notebook's names bound to them are
+removed. docs/threat-model.md says what this does not stop.
 """
 import builtins
 import gc
