@@ -209,6 +209,9 @@ ATTACKS = {
                                "exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'reference', 'micrograd.py')).read())", False),
     "answers_before_any_test": ("import importlib\n_answers = importlib.import_module('course_lib.reference.micrograd')\n"
                                 "perceptron, two_layer = _answers.perceptron, _answers.two_layer", False),
+    # test_perceptron puts the reference two_layer in the notebook's place and restores it at its end, which an
+    # error skips: the swap must still end with the cell, or test_two_layer would grade the reference
+    "answers_swap_left_behind": ("# answer: perceptron\ndef perceptron(*args):\n    raise SystemExit('the restore never runs')", False),
 }
 
 
@@ -236,10 +239,13 @@ def attack_lab_notebook(lab="00_attack"):
         nbgrader_cell("def perceptron(w, b, x):\n    ### BEGIN SOLUTION\n"
                       "    return 1 if sum(wi * xi for wi, xi in zip(w, x)) + b > 0 else 0\n    ### END SOLUTION",
                       "perceptron", solution=True),
-        nbgrader_cell("### BEGIN HIDDEN TESTS\nfrom course_lib.reference import micrograd as _reference\n### END HIDDEN TESTS\n"
+        # (and a swap, as lab 4's do, here of a later answer: what an error leaves behind would earn test_two_layer)
+        nbgrader_cell("### BEGIN HIDDEN TESTS\nfrom course_lib.reference import micrograd as _reference\n"
+                      "_swapped = _reference.swap(globals(), two_layer=_reference.two_layer)\n### END HIDDEN TESTS\n"
                       "assert perceptron([1, 1], -1.5, [1, 1]) == 1, 'AND(1, 1) should be 1'\n### BEGIN HIDDEN TESTS\n"
                       "assert all(perceptron([1, -2], 0.5, [a, b]) == _reference.perceptron([1, -2], 0.5, [a, b])\n"
-                      "           for a in (0, 1) for b in (0, 1)), 'perceptron([1, -2], 0.5, x)'\n### END HIDDEN TESTS",
+                      "           for a in (0, 1) for b in (0, 1)), 'perceptron([1, -2], 0.5, x)'\n"
+                      "_swapped.restore()\n### END HIDDEN TESTS",
                       "test_perceptron", points=2),
         nbgrader_cell("def two_layer(x, W1, b1, w2, b2):\n    ### BEGIN SOLUTION\n"
                       "    return perceptron(w2, b2, [perceptron(w, b, x) for w, b in zip(W1, b1)])\n    ### END SOLUTION",

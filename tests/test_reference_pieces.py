@@ -1,12 +1,18 @@
-"""course_lib.reference: how lab 6's training tests judge a run when an earlier exercise is wrong; what lab 2's
-tests hand over to the student's later cells."""
+"""course_lib.reference: how labs 4 and 6 judge each exercise with the reference's other pieces and their
+training runs when an earlier exercise is wrong; what lab 2's tests hand over to the student's later cells."""
+import ast
 import inspect
+from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.reference import diffusion, makemore
+from autograder.notebooks import grade_id
+from autograder.planted_bugs import apply_bugs, load_bugs
+from course_lib import reference
+from course_lib.reference import diffusion, gpt_per_head, makemore
 
 PIECES = ["linear_schedule", "q_sample", "diffusion_loss", "NoisePredictor", "p_sample", "sample"]
 
@@ -74,3 +80,81 @@ def test_what_lab_2_hands_over_reaches_no_later_answer():
     assert seen == {"mlp_logits", "mlp_init", "build_dataset", "count_bigrams"}
     X = torch.zeros(4, 3, dtype=torch.long)
     assert torch.equal(ns["mlp_logits"](ns["init_mlp"](), X), makemore.mlp_logits(makemore.mlp_init(), X))
+
+
+# ---- lab 4
+
+LAB4 = Path(__file__).resolve().parents[1] / "labs" / "04_gpt" / "04_gpt.ipynb"
+LAB4_EXERCISES = ["split", "get_batch", "attention", "head", "multihead", "feedforward", "block", "language_model"]
+
+
+def _lab4_namespace(bugs=()):
+    """The definitions of lab 4's exercise cells (the reference solution, with these bugs planted), as a
+    notebook's namespace holds them."""
+    nb = apply_bugs(nbformat.read(LAB4, as_version=4), list(bugs))
+    ns = {}
+    exec("import math\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+         "from course_lib.gpt import GPTConfig", ns)
+    for cell in nb.cells:
+        if grade_id(cell) in LAB4_EXERCISES:
+            tree = ast.parse(cell.source)  # the functions and classes only: the demo lines need the data
+            exec("\n\n".join(ast.get_source_segment(cell.source, node) for node in tree.body
+                              if isinstance(node, (ast.FunctionDef, ast.ClassDef))), ns)
+    return ns
+
+
+def test_lab_4s_answers_agree_with_the_reference_and_each_planted_bug_is_its_own_piece_only():
+    pieces = gpt_per_head.PROGRESSION_PIECES
+    assert gpt_per_head.wrong_pieces(_lab4_namespace(), pieces) == []
+    piece_of_cell = dict(zip(LAB4_EXERCISES, pieces))
+    planted = [bug for bug in load_bugs("04_gpt") if bug.cell in piece_of_cell]
+    assert len(planted) >= 15
+    for bug in planted:
+        assert gpt_per_head.wrong_pieces(_lab4_namespace([bug]), pieces) == [piece_of_cell[bug.cell]], bug.name
+
+
+def _progression_namespace(bugs=(), broken=()):
+    """Lab 4's namespace after a progression run that missed the bar, with a train_small that only records."""
+    ns = _lab4_namespace(bugs)
+    ns.update({name: _unattempted for name in broken})
+    trained = []
+
+    def train_small(model, steps):
+        trained.append(type(model.body).__name__)
+        return "history", 1.0
+    ns.update(vocab_size=65, train_small=train_small, progression_val={"embeddings + positions": float("nan")},
+              progression={name: {"val": float("nan"), "own": True} for name in gpt_per_head._STAGES})
+    return ns, trained
+
+
+def test_a_wrong_piece_reruns_only_the_stages_of_the_path_that_use_it():
+    bug = next(b for b in load_bugs("04_gpt") if b.name == "no_residual")
+    ns, trained = _progression_namespace([bug])
+    progression, vals = gpt_per_head.judged_progression(ns)
+    assert trained == ["Sequential"]  # the three blocks only: the other four stages are the notebook's own
+    assert [run.get("own", False) for run in progression.values()] == [True] * 4 + [False]
+    assert vals["3 blocks, residual + LayerNorm"] == 1.0
+    assert ns["Block"] is not gpt_per_head.Block and reference.ACTIVE == []  # the notebook's own Block again
+    ns, trained = _progression_namespace([next(b for b in load_bugs("04_gpt") if b.name == "positions_of_full_block")])
+    gpt_per_head.judged_progression(ns)
+    assert len(trained) == 5  # every stage is a LanguageModel
+
+
+def test_an_untouched_lab_4_is_judged_on_its_own_runs(capsys):
+    ns, trained = _progression_namespace(broken=gpt_per_head.PROGRESSION_PIECES)
+    assert gpt_per_head.judged_progression(ns) == (ns["progression"], ns["progression_val"])
+    ns.update(final_val=None, history=None)
+    final_val, history, swapped = gpt_per_head.judged_gpt(ns)
+    assert (final_val, history, swapped.saved) == (None, None, {}) and trained == []
+    swapped.restore()
+    assert "differ from a correct answer: with more than one" in capsys.readouterr().out
+
+
+def test_a_swap_ends_with_restore_all_as_the_grader_ends_it_with_its_cell():
+    ns = {"Head": "mine"}
+    reference.swap(ns, Head=gpt_per_head.Head, causal_attention=gpt_per_head.causal_attention)
+    with reference.swap(ns, Head="probe"):
+        assert ns["Head"] == "probe"
+    assert ns["Head"] is gpt_per_head.Head and len(reference.ACTIVE) == 1
+    reference.restore_all()  # what course_lib.guard does when the next cell starts
+    assert ns == {"Head": "mine"} and reference.ACTIVE == []

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from course_lib.budget import budget
 from course_lib.device import seed_everything
 from course_lib.diffusion_data import chamfer_distance, gaussian_mixture, swiss_roll, wasserstein_1d
+from course_lib import reference as pieces
 from course_lib.reference import swap
 from course_lib.train import fit
 
@@ -123,11 +124,8 @@ def _same_q_sample(fn):
 
 def _same_loss(fn, ns):
     # the student's loss, with the reference q_sample under it: judges the loss alone
-    swapped = swap(ns, q_sample=q_sample)
-    try:
+    with swap(ns, q_sample=q_sample):
         return _same_loss_alone(fn)
-    finally:
-        swapped.restore()
 
 
 def _same_loss_alone(fn):
@@ -173,15 +171,12 @@ def _same_p_sample(fn):
 
 def _same_sample(fn, ns):
     # the student's sample, with the reference p_sample under it: judges the loop alone
-    swapped = swap(ns, p_sample=p_sample)
-    try:
+    with swap(ns, p_sample=p_sample):
         b = torch.linspace(0.05, 0.3, 30)
         ab = torch.cumprod(1 - b, 0)
         model = lambda x, t: 0.1 * x + 1e-2 * t[:, None].float()  # noqa: E731
         return _close(fn(model, 50, 2, b, ab, torch.Generator().manual_seed(3)),
                       sample(model, 50, 2, b, ab, torch.Generator().manual_seed(3)))
-    finally:
-        swapped.restore()
 
 
 def _same_embedding(fn):
@@ -201,49 +196,14 @@ _PROBES = {"linear_schedule": lambda ns: _same_schedule(ns["linear_schedule"]),
 
 def wrong_pieces(ns, names):
     """The names among `names` whose definition in the namespace ns differs from the reference (or fails)."""
-    wrong = []
-    for name in names:
-        try:
-            state = torch.random.get_rng_state()
-            try:
-                agrees = _PROBES[name](ns)
-            finally:
-                torch.random.set_rng_state(state)  # the probes leave the notebook's random stream as it was
-        except Exception:
-            agrees = False
-        if not agrees:
-            wrong.append(name)
-    return wrong
-
-
-def _rerun_with_reference(ns, names, what, run):
-    """run(ns) with the reference in place of the one wrong piece among names; None when no piece or more than
-    one is wrong. One slip costs its own exercise only; with two or more, too little of the run is the
-    student's to judge on a repeat (an untouched notebook would otherwise earn the run's points)."""
-    wrong = wrong_pieces(ns, names)
-    if not wrong:
-        return None
-    if len(wrong) > 1:
-        print(f"{what} misses the bar, and {', '.join(wrong)} differ from a correct answer: with more than one "
-              f"earlier exercise to fix, this cell judges your own run")
-        return None
-    print(f"{what} misses the bar, and {wrong[0]} differs from a correct answer (graded in its own test cell): "
-          f"this cell judges the rest of your code, in the same run with a correct {wrong[0]}")
-    swapped = swap(ns, **{wrong[0]: globals()[wrong[0]]})
-    try:
-        return run(ns)
-    finally:
-        swapped.restore()
+    return pieces.wrong_pieces(ns, names, _PROBES)
 
 
 def _judged_run(ns, results, passes, names, what, run):
     """The notebook's values of `results`, or when they fail passes(*values) and one of `names` is wrong, the
-    values of run(ns) with a correct version of it."""
-    own = tuple(ns.get(name) for name in results)
-    if passes(*own):
-        return own
-    rerun = _rerun_with_reference(ns, names, what, run)
-    return own if rerun is None else rerun
+    values of run(ns) with the reference's version of it."""
+    return pieces.judged_run(ns, results, passes, names, what, lambda ns, wrong: run(ns), _PROBES,
+                             lambda name, ns: {name: globals()[name]})
 
 
 def _cosine_lr(lr, steps):
