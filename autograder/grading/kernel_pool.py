@@ -114,11 +114,16 @@ class KernelPool:
 
     def take(self) -> ReadyKernel:
         """The oldest kernel started (waiting for it if need be). Only then does another start in its place:
-        the next one warms while this one runs, and a cold start never competes with a burst of warm-ups."""
+        the next one warms while this one runs, and a cold start never competes with a burst of warm-ups.
+        A kernel that failed to start (on a loaded machine: not ready within its timeout) is started once more;
+        a second failure is the job's."""
         with self._lock:
             future = self._pending.popleft() if self._pending else self._starter.submit(start_ready_kernel, self.settings)
         try:
-            return future.result()
+            try:
+                return future.result()
+            except Exception:
+                return start_ready_kernel(self.settings)
         finally:
             with self._lock:
                 if self.left > 0:
