@@ -209,9 +209,10 @@ ATTACKS = {
                                "exec(open(os.path.join(os.path.dirname(course_lib.__file__), 'reference', 'micrograd.py')).read())", False),
     "answers_before_any_test": ("import importlib\n_answers = importlib.import_module('course_lib.reference.micrograd')\n"
                                 "perceptron, two_layer = _answers.perceptron, _answers.two_layer", False),
-    # test_perceptron puts the reference two_layer in the notebook's place and restores it at its end, which an
-    # error skips: the swap must still end with the cell, or test_two_layer would grade the reference
-    "answers_swap_left_behind": ("# answer: perceptron\ndef perceptron(*args):\n    raise SystemExit('the restore never runs')", False),
+    # test_perceptron puts the reference two_layer in the notebook's place and restores it at its end, which the
+    # unanswered perceptron's error skips: with two_layer left undefined, test_two_layer would grade the reference
+    # unless the swap ends with its cell
+    "answers_swap_left_behind": ("# answer: two_layer\n# not defined here: the reference that test_perceptron swapped in stays", False),
 }
 
 
