@@ -46,7 +46,7 @@ def labs_dir() -> Path:
 
 
 # what an assignment folder holds that is not given to students, nor copied into the grading sandbox
-NOT_RELEASED = ("bugs.toml",)               # our labs' planted bugs (planted_bugs.py)
+NOT_RELEASED = ("bugs.toml", "timings.json")  # our labs' planted bugs (planted_bugs.py), cell times (lab_time.py)
 IGNORED_PARTS = (".ipynb_checkpoints", "__pycache__")
 
 

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from autograder.lab_time import EXERCISE_BOLD, EXERCISE_HEADING, EXTRAS, HEADING, MINUTES, markdown_lines
 from autograder.notebooks import is_bonus_cell, is_test_cell
 
 LABS = Path(__file__).resolve().parent.parent / "labs"
@@ -23,23 +24,12 @@ NOTEBOOKS = sorted(p for p in LABS.glob("*/*.ipynb") if p.parent.name != "quiz")
 CORE_MINUTES = 90
 CAP_SENTENCE = "a lab's grade never goes above 100%"
 
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
-EXERCISE_HEADING = re.compile(r"^(?:\d+[a-z]?\.\s+)?Exercise\b")   # "Exercise 3 — ...", "7. Exercise 5 — ..."
-EXERCISE_BOLD = re.compile(r"^\s*\*\*(Exercise\b[^*]*)\*\*\s*(\(~\d+ min\))?")  # "**Exercise 4.** (~10 min) ..."
-EXTRAS = re.compile(r"^(?:\d+\.\s+)?\(\*\)")                        # "## (*) Title" (a level-2 heading)
-MINUTES = re.compile(r"\(~(\d+) min\)")
 NOT_GRADED = re.compile(r"\bnot graded\b", re.IGNORECASE)
 
 
 def _lines(source: str):
     """The markdown's lines outside fenced code blocks (a `# comment` in a code example is no heading)."""
-    fenced = False
-    for line in source.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-            continue
-        if not fenced:
-            yield line
+    return (line for line, fenced in markdown_lines(source) if not fenced)
 
 
 def lab_shape(nb):
