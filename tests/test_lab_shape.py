@@ -187,8 +187,9 @@ def question_problems(nb, lab: str) -> list:
         for index, checker in marked:
             if checker is None:
                 problems.append(f"{lab}: cell {index}: a {kind} cell with no test cell after it that reads its answer")
-        if len([m for m in marked if m[1] is not None]) < least:
-            problems.append(f"{lab}: the core has {len(marked)} {kind} cell(s) checked by a test; it needs at least "
+        checked = len([m for m in marked if m[1] is not None])
+        if checked < least:
+            problems.append(f"{lab}: the core has {checked} {kind} cell(s) checked by a test; it needs at least "
                             f"{least} (mark a solution cell \"course\": {{\"kind\": \"{kind}\"}}, docs/time-model.md)")
     return problems
 
@@ -337,7 +338,7 @@ def test_a_question_needs_a_test_that_reads_its_answer():
     nb.cells.insert(2, answer)
     problems = question_problems(nb, "crafted")
     assert "crafted: cell 2: a question cell with no test cell after it that reads its answer" in problems
-    assert any("1 question cell(s) checked" in p or "0 question cell(s)" in p for p in problems)
+    assert "crafted: the core has 0 question cell(s) checked by a test; it needs at least 2" in problems[1]
     nb.cells[3].source = "assert isinstance(answer_q1, float)"
     assert marked_exercises(nb, "question") == [(2, 3)]
 
