@@ -78,7 +78,7 @@ def cmd_grade(args):
     course = Course(args.course_dir)
     records = grade_lab(course, args.lab, args.student, cell_timeout(course, args.timeout), args.budget, args.jobs,
                         force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
-    return 1 if (not records or any(r.problem for r in records)) else 0
+    return 1 if (not records or any(r.problem or r.error for r in records)) else 0
 
 
 def cmd_feedback(args):
