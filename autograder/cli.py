@@ -11,9 +11,12 @@ from .course import Course, CourseError, available_labs
 
 
 def cmd_release(args):
-    from .release import release
+    from .release import idle_test_cells, release
 
-    path = release(Course(args.course_dir), args.lab)
+    course = Course(args.course_dir)
+    path = release(course, args.lab)
+    for line in idle_test_cells(course, args.lab):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"released {args.lab}: {path}")
 
 

@@ -116,6 +116,21 @@ def mark_bonus_cells(gradebook, lab: str, notebook: str, grade_ids) -> None:
     gradebook.db.commit()
 
 
+def generated_cells(course: Course, lab: str, notebook: str) -> dict:
+    """{grade_id: source} of a notebook's cells as nbgrader's release saved them in the gradebook: AUTOTEST and HASHED
+    AUTOTEST lines expanded into test code, hidden tests in (nbgrader autograde puts locked cells back from there).
+    {} when the gradebook does not know the notebook (not released)."""
+    from nbgrader.api import MissingEntry
+
+    if not _has_gradebook(course):
+        return {}
+    with open_gradebook(course) as gb:
+        try:
+            return {cell.name: cell.source for cell in gb.find_notebook(notebook, lab).source_cells}
+        except MissingEntry:
+            return {}
+
+
 def bonus_points(course: Course, lab: str, notebook: str) -> dict:
     """{grade_id: points} of the bonus cells of a notebook of lab, read from the course's source ({} without one)."""
     from .notebooks import is_bonus_cell, nbgrader_meta

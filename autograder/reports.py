@@ -30,6 +30,7 @@ def print_grading_summary(records, reused, echo=print):
             note += (f"\n      grader error: {lines[0]}" if lines[0].startswith("could not be saved") else
                      f"\n      grader error: {lines[-1]} (traceback in {r.student}'s result.json)")
         tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
+        tamper += f"  given cells changed (put back): {', '.join(r.restored)}" if r.restored else ""
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
         who = f"{r.student} {r.notebook_name}" if r.notebook_name else r.student
         bonus = f" (bonus {r.bonus:g}/{r.bonus_max:g})" if r.bonus_max else ""
