@@ -194,9 +194,11 @@ def question_problems(nb, lab: str) -> list:
     return problems
 
 
+@pytest.mark.parametrize("check", [shape_problems, bonus_problems, question_problems],
+                         ids=["conventions", "extras_at_most_a_third_of_the_core", "two_questions_and_a_hyperparameter"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_lab_shape(path):
-    problems = shape_problems(nbformat.read(path, as_version=4), path.parent.name)
+def test_lab_shape(path, check):
+    problems = check(nbformat.read(path, as_version=4), path.parent.name)
     assert not problems, "\n".join(problems)
 
 
@@ -205,18 +207,6 @@ def test_core_fits_its_session_by_the_time_model(path):
     nb = nbformat.read(path, as_version=4)
     intro = next(c.source for c in nb.cells if c.cell_type == "markdown")
     problems = time_problems(notebook_time(path), intro)
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_extras_earn_at_most_a_third_of_the_core(path):
-    problems = bonus_problems(nbformat.read(path, as_version=4), path.parent.name)
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_inline_questions_and_a_hyperparameter_exercise(path):
-    problems = question_problems(nbformat.read(path, as_version=4), path.parent.name)
     assert not problems, "\n".join(problems)
 
 
