@@ -13,6 +13,7 @@ exercise) + running (the seconds its core cells took in a full run of the refere
 import argparse
 import ast
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -305,8 +306,10 @@ def write_labels(notebook: Path) -> list:
                 lines[i] = fixed
                 break
         cell.source = "\n".join(lines)
-    if changed:
-        nbformat.write(nb, notebook)
+    if changed:  # written whole, then moved in place: a run reading the notebook never sees half of it
+        partial = Path(notebook).with_suffix(".ipynb.partial")
+        nbformat.write(nb, partial)
+        os.replace(partial, notebook)
     return changed
 
 

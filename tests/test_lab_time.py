@@ -151,3 +151,18 @@ def test_the_command_names_a_missing_notebook():
     run = subprocess.run([sys.executable, "-m", "autograder.lab_time", "labs/nope/nope.ipynb"], cwd=ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 2 and run.stderr.strip().count("\n") == 0 and "no such notebook" in run.stderr
+
+
+def test_the_recorded_run_is_the_students_without_the_hidden_tests(tiny_labs, capsys):
+    path = tiny_labs / "00_tiny" / "00_tiny.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    original = json.dumps(nb)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_double")
+    cell.source = cell.source.replace("assert double(-3) == -6", "assert False")
+    nbformat.write(nb, path)
+    try:
+        assert main(["verify", "00_tiny"]) == 1  # the hidden test fails the full check ...
+        assert main(["verify", "00_tiny", "--record-times"]) == 0  # ... and is not part of the student's run
+        assert "visible tests only" in capsys.readouterr().out
+    finally:
+        nbformat.write(nbformat.reads(original, as_version=4), path)
