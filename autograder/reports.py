@@ -50,9 +50,10 @@ def print_grades(course, echo=print, versions=False):
     from .gradebook import load_result
 
     labs, quiz = graded_items(course)
-    columns = [*labs, quiz]
+    columns = [*labs, quiz] if quiz else list(labs)
     grades = final_grades(course)  # raises (one line) before the header when nothing is graded
-    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
+    mean = "notebooks".rjust(11) if quiz else ""
+    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + mean + "final".rjust(9))
     for grade in grades:
         cells = []
         for name in columns:
@@ -62,14 +63,19 @@ def print_grades(course, echo=print, versions=False):
             late = len(selection_for(course, grade.student, name).late)
             mark += f" +{late} late" if late else ""
             cells.append(f"{percent(value)}{mark}".rjust(15) if result else "-".rjust(15))
-        echo(grade.student[:15].ljust(16) + "".join(cells) + percent(grade.notebooks).rjust(11) + percent(grade.final).rjust(9))
+        mean = percent(grade.notebooks).rjust(11) if quiz else ""
+        echo(grade.student[:15].ljust(16) + "".join(cells) + mean + percent(grade.final).rjust(9))
         if versions:
             for name in columns:
                 selection = selection_for(course, grade.student, name)
                 for v in selection.candidates + selection.late:
                     counted = "late, not counted" if v.kind == "late" else v.kind
                     echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
-    echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
+    if quiz:
+        echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
+    else:
+        echo(f"final = mean of the {len(labs)} assignment percentages (a missing one counts 0); course.toml "
+             "[grading] labs and quiz set another formula")
 
 
 def print_bundle(plan, path, echo=print, warn=lambda line: print(line, file=sys.stderr)) -> None:
