@@ -1,10 +1,12 @@
 """Grades out of the gradebook: plain CSV, per-question CSV, Canvas and Moodle imports, Gradescope JSON.
 
-Every CSV is written by csv.writer (names with commas or quotes survive). Percentages are exact
-fractions rounded to 2 decimals only when written (see final_grade.py).
+Every CSV is written by csv.writer (names with commas or quotes survive), every field through
+spreadsheet_text (none is a formula a spreadsheet would run). Percentages are exact fractions rounded
+to 2 decimals only when written (see final_grade.py).
 """
 import csv
 import json
+import re
 from pathlib import Path
 
 from .course import Course, CourseError, read_roster
@@ -61,12 +63,29 @@ def _notebook_columns(lab, info) -> list:
     return [f"{lab}/{name} score" for name in info["notebooks"]] if len(info["notebooks"]) > 1 else []
 
 
+# What makes a spreadsheet read a field as a formula (OWASP, CSV injection): = + - @ first, or a tab, carriage return
+# (and line feed, NUL) before them; the full-width forms, which some locales' spreadsheets take for the ASCII ones.
+FORMULA_START = "=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20"
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_text(value) -> str:
+    """A field as written to a CSV file: one that a spreadsheet would read as a formula (it starts with one of
+    FORMULA_START, or with blanks and then one) gets a leading apostrophe, which spreadsheets show as text and do not
+    display; a number (5, -0.5, 66.67) stays a number."""
+    text = "" if value is None else str(value)
+    first = text[:1] + text.lstrip()[:1]  # the first character, and the first after blanks
+    if NUMBER.fullmatch(text) or not any(c in FORMULA_START for c in first):
+        return text
+    return "'" + text
+
+
 def _write(path: Path, header, rows) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_text(field) for field in header])
+        writer.writerows([spreadsheet_text(field) for field in row] for row in rows)
     return path
 
 
@@ -113,15 +132,22 @@ def export_moodle(course: Course, out: Path = None) -> Path:
     labs, quiz = graded_items(course)
     roster = _roster(course)
     header = ["Email address", *labs, quiz, "Final grade"]
-    rows, missing = [], []
+    rows, missing, formulas = [], [], []
     for f in final_grades(course):
         email = roster[f.student].email if f.student in roster else ""
         if not email:
             missing.append(f.student)
             continue
+        if spreadsheet_text(email) != email:  # escaped, it would match nobody
+            formulas.append(f.student)
         rows.append([email, *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
-    if missing:  # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
+    # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
+    if missing:
         raise CourseError(f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them")
+    if formulas:
+        raise CourseError(f"the e-mail in {course.roster_path.name} of {', '.join(formulas)} starts like a spreadsheet "
+                          "formula (=, +, -, @); Moodle matches by e-mail and the file must not carry formulas: "
+                          "correct it")
     return _write(Path(out or course.root / "exports" / "moodle.csv"), header, rows)
 
 
@@ -143,8 +169,10 @@ def export_gradescope(course: Course, out: Path = None) -> Path:
                       "status": "passed" if c["status"] == "passed" else "failed",
                       "output": student_safe(c["message"], course), "visibility": "after_published"}
                      for i, c in enumerate(result["cells"])]
+            # messages come from the student's code: Gradescope shows them as plain text, never as HTML or Markdown
             payload = {"score": result["score"], "execution_time": round(result["seconds"], 1),
-                       "output": student_safe(result.get("problem", ""), course), "visibility": "after_published",
+                       "output": student_safe(result.get("problem", ""), course), "output_format": "text",
+                       "test_output_format": "text", "test_name_format": "text", "visibility": "after_published",
                        "stdout_visibility": "hidden", "tests": tests}
             path = base / sid / lab / "results.json"
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -182,8 +182,13 @@ def window_for(config: dict, student: str, lab: str, course: Course = None) -> W
 
 
 def select_versions(versions, window: Window | None) -> Selection:
-    """versions: [(path, received_at)] of valid notebooks. Returns what to grade and what is late."""
-    versions = sorted(versions, key=lambda v: v[1])
+    """versions: [(path, received_at)] of valid notebooks. Returns what to grade and what is late.
+    A version of unknown time (received_at None: a notebook in submitted/ without timestamp.txt) is on time, as
+    nbgrader counts it, and counts when no other version does."""
+    undated = [Version(p, t, "any") for p, t in versions if t is None]
+    versions = sorted(((p, t) for p, t in versions if t is not None), key=lambda v: v[1])
+    if not versions:
+        return Selection(undated[-1:], [], window.policy if window else "last")
     if window is None:
         return Selection([Version(p, t, "any") for p, t in versions[-1:]], [], "last")
     in_session = [Version(p, t, "in-session") for p, t in versions if t <= window.session_end]
