@@ -142,12 +142,12 @@ def export_moodle(course: Course, out: Path = None) -> Path:
             formulas.append(f.student)
         rows.append([email, *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
     # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
-    if missing:
-        raise CourseError(f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them")
-    if formulas:
-        raise CourseError(f"the e-mail in {course.roster_path.name} of {', '.join(formulas)} starts like a spreadsheet "
-                          "formula (=, +, -, @); Moodle matches by e-mail and the file must not carry formulas: "
-                          "correct it")
+    wrong = ([f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them"]
+             if missing else []) + \
+        ([f"the e-mail in {course.roster_path.name} of {', '.join(formulas)} starts like a spreadsheet formula (=, +, -, "
+          "@): escaped, it would match no Moodle user; correct it"] if formulas else [])
+    if wrong:
+        raise CourseError("; ".join(wrong))
     return _write(Path(out or course.root / "exports" / "moodle.csv"), header, rows)
 
 

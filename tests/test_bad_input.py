@@ -215,3 +215,17 @@ def test_malformed_corpus_through_the_cli(course, lab, tmp_path):
     regraded = course_command(course, "grade", LAB)
     assert {s: v[0] for s, v in scores_printed(regraded).items()} == {"ada": 5, "bob": 5, "cy": 2, "dee": 0}
     assert "already graded and unchanged 2" in regraded.stdout
+
+
+def test_feedback_goes_on_past_a_notebook_it_cannot_render(course, lab, inbox, capsys):
+    from autograder.grading.run_lab import grade_lab
+
+    nbformat.write(lab.reference, inbox / "cy.ipynb")
+    collect_folder(course, inbox, LAB)
+    grade_lab(course, LAB, echo=lambda s: None)
+    (course.autograded_dir("ada", LAB) / f"{LAB}.ipynb").write_text('{"cells": [')  # a save cut short
+    capsys.readouterr()
+    assert main(["--course-dir", str(course.root), "feedback", LAB]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("PROBLEM: ada: no feedback for 00_tiny.ipynb") and err.count("\n") == 1
+    assert course.feedback_file("cy", LAB).exists() and not course.feedback_file("ada", LAB).exists()

@@ -471,3 +471,27 @@ def test_export_with_the_malformed_corpus_through_the_cli(course, notebook, tmp_
 
     graded = course_command(course, "grade", LAB, "-j", "2")
     assert {s: v[0] for s, v in scores_printed(graded).items()} == {"ada": 5, "bob": 5, "cy": 5}
+
+
+def test_api_collection_of_the_malformed_corpus(course, slack, client, notebook):
+    """The corpus shared in a channel through the Web API, between ada's and cy's notebooks: one line each, reported
+    once (the file is settled), the others collected."""
+    from malformed_files import malformed
+
+    bad = malformed(nbformat.reads(notebook("bob"), as_version=4))
+    slack.add_file("FADA", "00_tiny.ipynb", notebook("ada"), "UADA")
+    slack.post("CLAB", "UADA", T1, ["FADA"])
+    for i, (name, data, _) in enumerate(bad.values()):
+        slack.add_file(f"FBAD{i}", f"00_tiny_{name}", data, "UBOB")
+        slack.post("CLAB", "UBOB", f"17900000{i + 10:02d}.000100", [f"FBAD{i}"])
+    slack.add_file("FCY", "00_tiny.ipynb", notebook("cy"), "UCY")
+    slack.post("CLAB", "UCY", "1790000099.000100", ["FCY"])
+
+    report = collect(course, client)
+    for case, (name, _, words) in bad.items():
+        [line] = [p for p in report.problems if f"00_tiny_{name}" in p]
+        assert line.startswith("bob: ") and words in line, case
+    assert len(report.problems) == len(bad)
+    assert sorted(s for s, _, _ in report.collected) == ["ada", "cy"]
+    again = collect(course, client)
+    assert again.problems == [] and again.collected == []
