@@ -11,9 +11,12 @@ from .course import Course, CourseError, available_labs
 
 
 def cmd_release(args):
-    from .release import release
+    from .release import idle_test_cells, release
 
-    path = release(Course(args.course_dir), args.lab)
+    course = Course(args.course_dir)
+    path = release(course, args.lab)
+    for line in idle_test_cells(course, args.lab):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"released {args.lab}: {path}")
 
 
@@ -78,7 +81,7 @@ def cmd_grade(args):
     course = Course(args.course_dir)
     records = grade_lab(course, args.lab, args.student, cell_timeout(course, args.timeout), args.budget, args.jobs,
                         force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
-    return 1 if (not records or any(r.problem for r in records)) else 0
+    return 1 if (not records or any(r.problem or r.error for r in records)) else 0
 
 
 def cmd_feedback(args):

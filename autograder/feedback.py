@@ -84,6 +84,9 @@ def redact(nb, result: dict, course: Course):
         + _bonus_line(result) +
         f"| test | points | result | message |\n|---|---|---|---|\n{rows}\n"
     )
+    if result.get("restored"):
+        summary += (f"\nYou had changed given cells that are not yours to change ({', '.join(result['restored'])}): "
+                    "they were put back as released before your notebook ran.\n")
     if result.get("problem"):
         summary += f"\n**Your notebook could not be graded:** {html.escape(student_safe(result['problem'], course))}\n"
     nb.cells.insert(0, new_markdown_cell(summary))

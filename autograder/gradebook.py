@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 
 
+from course_lib.files import write_atomic
+
 from .course import COURSE_ID, Course, CourseError, ensure_tools_on_path
 
 
@@ -78,8 +80,8 @@ def save_record(course: Course, record, roster=None, gradebook=None) -> None:
     out = course.autograded_dir(record.student, record.lab)
     out.mkdir(parents=True, exist_ok=True)
     if record.notebook is not None:
-        nbformat.write(record.notebook, out / f"{name}.ipynb")
-    course.result_file(record.student, record.lab, name).write_text(json.dumps(record.to_json(), indent=1))
+        write_notebook(out / f"{name}.ipynb", record.notebook)
+    write_atomic(course.result_file(record.student, record.lab, name), json.dumps(record.to_json(), indent=1))
     if gradebook is None:
         with open_gradebook(course) as gb:
             return save_record(course, record, roster, gb)
@@ -100,12 +102,33 @@ def save_record(course: Course, record, roster=None, gradebook=None) -> None:
     gradebook.db.commit()
 
 
+def write_notebook(path: Path, nb) -> None:
+    """An executed notebook, written whole or not at all. Its outputs are made notebook nodes first: what a kernel
+    sent, after the grader's edits, is plain JSON, and nbformat's writer needs nodes."""
+    write_atomic(path, nbformat.writes(nbformat.from_dict(nb)))
+
+
 def mark_bonus_cells(gradebook, lab: str, notebook: str, grade_ids) -> None:
     """Make the bonus cells worth 0 points in nbgrader's gradebook (nbgrader's release records each cell's
     points as its maximum); their points are written as extra credit."""
     for gid in grade_ids:
         gradebook.find_grade_cell(gid, notebook, lab).max_score = 0.0
     gradebook.db.commit()
+
+
+def generated_cells(course: Course, lab: str, notebook: str) -> dict:
+    """{grade_id: source} of a notebook's cells as nbgrader's release saved them in the gradebook: AUTOTEST and HASHED
+    AUTOTEST lines expanded into test code, hidden tests in (nbgrader autograde puts locked cells back from there).
+    {} when the gradebook does not know the notebook (not released)."""
+    from nbgrader.api import MissingEntry
+
+    if not _has_gradebook(course):
+        return {}
+    with open_gradebook(course) as gb:
+        try:
+            return {cell.name: cell.source for cell in gb.find_notebook(notebook, lab).source_cells}
+        except MissingEntry:
+            return {}
 
 
 def bonus_points(course: Course, lab: str, notebook: str) -> dict:

@@ -1,5 +1,6 @@
 """Settings of an nbgrader course that `course` honours where it has none of its own: the per-cell timeout
-(`c.ExecutePreprocessor.timeout` in the course's nbgrader_config.py). The due date is the gradebook's
+(`c.Execute.timeout` or `c.ExecutePreprocessor.timeout` in the course's nbgrader_config.py) and every setting
+of its release (`course release` generates the student version with that file). The due date is the gradebook's
 (policy.nbgrader_due_date)."""
 from .course import Course, CourseError
 
@@ -23,10 +24,13 @@ def nbgrader_config(course: Course):
 
 
 def cell_timeout(course: Course, given=None) -> float:
-    """--timeout when given, else nbgrader_config.py's ExecutePreprocessor.timeout, else 60 s."""
+    """--timeout when given, else nbgrader_config.py's Execute.timeout (nbgrader's executor) or
+    ExecutePreprocessor.timeout (the nbconvert class it extends), else 60 s."""
     if given is not None:
         return float(given)
-    value = nbgrader_config(course).get("ExecutePreprocessor", {}).get("timeout")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    config = nbgrader_config(course)
+    for section in ("Execute", "ExecutePreprocessor"):
+        value = config.get(section, {}).get("timeout")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
     return DEFAULT_CELL_TIMEOUT

@@ -1,7 +1,9 @@
 """Student versions of the labs (nbgrader's generate_assignment); the zip students install is bundle.py's."""
+import ast
 import hashlib
 import io
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -34,7 +36,10 @@ def release(course: Course, lab: str) -> Path:
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
 
+    from .nbgrader_settings import nbgrader_config
+
     config = Config()
+    config.merge(nbgrader_config(course))  # the course's own settings (a code stub, ...), as nbgrader would read them
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.course_id = COURSE_ID
     config.CourseDirectory.assignment_id = lab
@@ -50,7 +55,7 @@ def release(course: Course, lab: str) -> Path:
     try:
         app.start()
     except Exception as exc:
-        raise CourseError(f"nbgrader could not generate the release of {lab}: {exc}\n{log.getvalue()[-2000:]}") from None
+        raise CourseError(f"nbgrader could not generate the release of {lab}: {_cause(log.getvalue()) or exc}") from None
     finally:
         app.log.removeHandler(handler)
     _mark_bonus_cells(course, lab, names)
@@ -62,6 +67,43 @@ def release(course: Course, lab: str) -> Path:
             meta.update(lab=lab, notebook=name)
         nbformat.write(released, course.release(lab, name))
     return course.release(lab, names[0])
+
+
+def _cause(log: str) -> str:
+    """The error nbgrader's log ends with, in one line, with what to do where we know it."""
+    errors = [line.strip() for line in log.splitlines() if re.match(r"^\w+(Error|Exception): ", line.strip())]
+    if not errors:
+        return ""
+    if "autotests.yml" in errors[-1]:
+        return ("its notebooks use ### AUTOTEST lines, which need nbgrader's template file autotests.yml in the "
+                "assignment's folder or the course directory; put one there (nbgrader's documentation has an example)")
+    return errors[-1]
+
+
+def idle_test_cells(course: Course, lab: str) -> list:
+    """One line for each test cell of the release that executes no statement (only comments, `pass` or constants, as
+    an unexpanded `### AUTOTEST` line or tests commented out): it passes whatever the answer, so its points are free."""
+    from .gradebook import generated_cells
+    from .notebooks import grade_id, is_test_cell
+
+    found = []
+    for name in notebook_names(course.source_dir(lab)):
+        generated = generated_cells(course, lab, name)
+        for cell in nbformat.read(course.source(lab, name), as_version=4).cells:
+            if is_test_cell(cell) and not _executes_something(generated.get(grade_id(cell), cell.source)):
+                found.append(f"{lab}/{name}.ipynb: test cell {grade_id(cell)!r} executes no statement, so it passes "
+                             "whatever the answer; give it an assert (or an AUTOTEST line with autotests.yml beside the course)")
+    return found
+
+
+def _executes_something(code: str) -> bool:
+    code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return True  # not plain Python (a cell magic): the kernel decides
+    return any(not isinstance(node, ast.Pass) and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+               for node in tree.body)
 
 
 def _mark_bonus_cells(course: Course, lab: str, names) -> None:

@@ -29,8 +29,11 @@ def print_grading_summary(records, reused, echo=print):
     for r in records:
         note = f"  ({r.problem.splitlines()[0]})" if r.problem else ""
         if r.error:  # the grader's own failure: the instructor sees it here, the student never does
-            note += f"\n      grader error: {r.error.strip().splitlines()[-1]} (traceback in {r.student}'s result.json)"
+            lines = r.error.strip().splitlines()
+            note += (f"\n      grader error: {lines[0]}" if lines[0].startswith("could not be saved") else
+                     f"\n      grader error: {lines[-1]} (traceback in {r.student}'s result.json)")
         tamper = f"  tampered: {', '.join(r.tampered)}" if r.tampered else ""
+        tamper += f"  given cells changed (put back): {', '.join(r.restored)}" if r.restored else ""
         kind = f" [{r.kind}]" if r.kind and r.kind != "any" else ""
         who = f"{r.student} {r.notebook_name}" if r.notebook_name else r.student
         bonus = f" (bonus {r.bonus:g}/{r.bonus_max:g})" if r.bonus_max else ""

@@ -113,3 +113,40 @@ def test_sandbox_tmp_is_writable_by_the_kernel_user(tmp_path):
     for folder in ("/tmp", "/dev/shm"):
         i = args.index(folder)
         assert args[i - 3:i] == ["--perms", "1777", "--tmpfs"], args[i - 3:i + 1]
+
+
+def test_a_test_cells_print_beside_the_guards_report_stays_a_notebook_output():
+    """The guard's report line and a test cell's own print can come in one stream message: the output without the
+    report is still a notebook node, so the executed notebook can be written."""
+    from course_lib.guard import MARKER
+    from autograder.grading.integrity import without_reports
+
+    mixed = nbformat.v4.new_output("stream", name="stdout", text=f"the student's print\nno newline{MARKER}completed...\n")
+    kept = without_reports([mixed])
+    assert [o.text for o in kept] == ["the student's print\nno newline"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print()", outputs=kept)])
+    assert "the student's print" in nbformat.writes(nb)
+
+
+def test_course_grade_saves_every_student_whatever_their_cells_print_and_whatever_fails_to_save(course, lab, tmp_path):
+    """`course grade` as instructors run it: a test cell whose output shares a message with the guard's report is
+    saved; a student whose results cannot be written (here their folder is a file) is reported, and the others are
+    graded and saved all the same."""
+    from course_cli import run_course
+    from sample_lab import write_inbox
+
+    chatty = with_answer(lab.reference, "double", "def double(x):\n    print('doubling', x, end='')\n    return 2 * x")
+    write_inbox(tmp_path / "inbox", {"ada": chatty, "bob": lab.reference, "cy": lab.reference})
+    assert run_course(course.root, "collect", "folder", tmp_path / "inbox", "-a", LAB).returncode == 0
+    (course.root / "autograded" / "bob").mkdir(parents=True)
+    (course.root / "autograded" / "bob" / LAB).write_text("in the way")
+    done = run_course(course.root, "grade", LAB, "-j", "2")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "bob" in done.stdout and "could not be saved" in done.stdout, done.stdout
+    for student in ("ada", "cy"):
+        executed = nbformat.read(course.autograded_dir(student, LAB) / f"{LAB}.ipynb", as_version=4)
+        assert any(o.get("output_type") == "stream" for c in executed.cells for o in c.get("outputs", [])) \
+            or student == "cy"
+        assert f"{student} " in done.stdout and "5 / 5" in done.stdout.split(f"{student} ", 1)[1].splitlines()[0]
+    rerun = run_course(course.root, "grade", LAB)
+    assert "ada" in rerun.stdout and "already graded and unchanged 2" in rerun.stdout, rerun.stdout

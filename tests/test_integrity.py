@@ -167,14 +167,16 @@ def _forged_test_cell(gid, points, source="assert True"):
 
 
 def test_invented_and_copied_test_cells_earn_nothing(lab, grade_one):
-    """A student who adds a test cell of their own (an id the instructor never wrote, any points) or pastes a
-    real test cell twice gains no points and no maximum: only the instructor's test cells count, once each."""
+    """A student who adds a test cell of their own (an id the instructor never wrote, an empty id, one that is not a
+    name; any points) or pastes a real test cell twice gains no points and no maximum: only the instructor's test cells count, once each."""
     source, release, reference = lab
     nb = copy.deepcopy(reference)
     square = next(c for c in nb.cells if grade_id(c) == "test_square")
     nb.cells += [_forged_test_cell("test_free_points", 100), copy.deepcopy(square), copy.deepcopy(square),
-                 _forged_test_cell("test_more", 5, "pass")]
-    nb.cells[-1].metadata["course"] = {"bonus": True}
+                 _forged_test_cell("test_more", 5, "pass"), _forged_test_cell("", 5, "pass"),
+                 _forged_test_cell("test_list", 5, "pass")]
+    nb.cells[-3].metadata["course"] = {"bonus": True}
+    nb.cells[-1].metadata["nbgrader"]["grade_id"] = ["not", "a", "name"]
     honest = grade_one(reference, source, release, student="ada", cell_timeout=20, budget=120)
     record = grade_one(nb, source, release, student="eve", cell_timeout=20, budget=120)
     assert [c.grade_id for c in record.cells] == [c.grade_id for c in honest.cells]

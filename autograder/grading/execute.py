@@ -40,6 +40,7 @@ class RunReport:
     kernel_restarts: int = 0
     seconds: float = 0.0
     budget_exhausted: bool = False
+    restored: list = field(default_factory=list)  # locked given cells the student had changed (put back first)
 
 
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "API_KEY", "CREDENTIAL")

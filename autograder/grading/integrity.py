@@ -10,6 +10,8 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+import nbformat
+
 from course_lib.guard import FIELD, ITEM, MARKER, SIGNATURE
 
 from .execute import Hooks
@@ -112,9 +114,10 @@ class Guard:
         nonce = self.nonces.get((index, kind))
         expected = KINDS[kind]
         for line in reversed((text or "").splitlines()):
-            if not line.startswith(MARKER) or SIGNATURE not in line:
+            at = line.find(MARKER)  # not always at a line's start: a student's print without a newline may precede it
+            if at < 0 or SIGNATURE not in line:
                 continue
-            body, signature = line[len(MARKER):].rsplit(SIGNATURE, 1)
+            body, signature = line[at + len(MARKER):].rsplit(SIGNATURE, 1)
             if not hmac.compare_digest(hmac.new(self.key, body.encode(), "sha256").hexdigest(), signature):
                 continue
             parts = body.split(FIELD)
@@ -126,13 +129,14 @@ class Guard:
 
 
 def without_reports(outputs):
-    """The cell's outputs without the guard's report lines (they are the grader's, not the student's)."""
+    """The cell's outputs without the guard's report lines (they are the grader's, not the student's); what a
+    student printed before a report on its line stays."""
     kept = []
     for output in outputs:
         if output.get("output_type") == "stream" and MARKER in output.get("text", ""):
-            text = "".join(line for line in output["text"].splitlines(keepends=True) if not line.startswith(MARKER))
+            text = "".join(line.split(MARKER, 1)[0] for line in output["text"].splitlines(keepends=True))
             if not text:
                 continue
-            output = dict(output, text=text)
+            output = nbformat.from_dict({**output, "text": text})  # a notebook node, as nbformat.write needs
         kept.append(output)
     return kept

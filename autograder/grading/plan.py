@@ -10,7 +10,8 @@ import nbformat
 from ..collect import selection_for
 from ..course import Course
 from ..matching import released_notebooks
-from ..notebooks import is_bonus_cell, is_test_cell, nbgrader_meta
+from ..gradebook import generated_cells
+from ..notebooks import grade_id, is_bonus_cell, is_solution_cell, is_test_cell, nbgrader_meta
 from .kernel_pool import preloadable
 from .records import CellResult, GradeJob, GradeRecord
 
@@ -27,12 +28,25 @@ def students_of(course: Course, lab: str) -> list:
     return sorted(found)
 
 
+def graded_source(course: Course, lab: str, name: str):
+    """The instructor's notebook as grading runs it: its test and locked cells as the release generated them (the
+    gradebook's copy: AUTOTEST lines expanded, hidden tests in), its solution cells as written."""
+    nb = nbformat.read(course.source(lab, name), as_version=4)
+    generated = generated_cells(course, lab, name)
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid in generated and (is_test_cell(cell) or nbgrader_meta(cell).get("locked")) and not is_solution_cell(cell):
+            cell.source = generated[gid]
+    return nb
+
+
 def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True):
     """(jobs, records of notebooks with nothing to grade)."""
     names = course.notebooks(lab)
     released = released_notebooks(course, lab)
-    sources = {name: course.source(lab, name).read_bytes() for name in names}
-    notebooks = {name: nbformat.reads(data.decode(), as_version=4) for name, data in sources.items()}
+    notebooks = {name: graded_source(course, lab, name) for name in names}
+    # what the fingerprint covers: a regrade follows any change to the tests that grading runs
+    sources = {name: nbformat.writes(nb).encode() for name, nb in notebooks.items()}
     preload = tuple(dict.fromkeys(m for nb in notebooks.values() for m in preloadable(nb)))
     files = tuple((relative, (course.source_dir(lab) / relative).read_bytes()) for relative in course.files(lab))
     files_bytes = b"".join(relative.encode() + b"\0" + data for relative, data in files)  # b"" for our labs

@@ -54,6 +54,7 @@ class GradeRecord:
     fingerprint: str = ""
     notebook: dict = None        # the executed notebook (with hidden tests: instructor eyes only)
     notebook_name: str = ""      # which notebook of the assignment ("": the lab's own)
+    restored: list = field(default_factory=list)  # locked cells of given code or text the student had changed
 
     @property
     def core_score(self):

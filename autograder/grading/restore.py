@@ -11,13 +11,13 @@ def _normalise(code: str) -> str:
 def restore_test_cells(submission, source, release):
     """Replace every test and locked cell by the instructor's copy; re-add deleted test cells.
 
-    A cell that claims nbgrader metadata the source does not give it (a grade id the instructor never wrote,
-    or a second cell with an id already seen, e.g. a pasted test cell) keeps its code but loses that metadata:
-    only the instructor's cells are graded, each once.
+    A cell that claims nbgrader metadata the source does not give it (a grade id the instructor never wrote, an
+    empty one, or a second cell with an id already seen, e.g. a pasted test cell) keeps its code but loses that
+    metadata: only the instructor's cells are graded, each once.
 
-    Returns (notebook to run, ids of tampered test cells). A test cell counts as tampered
-    only when its code differs from the release's visible tests (whitespace at line ends ignored),
-    so untouched cells never raise a false alarm.
+    Returns (notebook to run, ids of tampered cells: test cells and locked cells of given code or text). A test cell
+    counts as tampered only when its code differs from the release's visible tests, a locked cell when it differs
+    from the instructor's (whitespace at line ends ignored), so untouched cells never raise a false alarm.
     """
     nb = copy.deepcopy(submission)
     source_cells = {grade_id(c): c for c in source.cells if grade_id(c)}
@@ -25,8 +25,8 @@ def restore_test_cells(submission, source, release):
     tampered, seen = [], set()
     for i, cell in enumerate(nb.cells):
         gid = grade_id(cell)
-        original = source_cells.get(gid)
-        if gid and (original is None or gid in seen):
+        original = source_cells.get(gid) if isinstance(gid, str) else None
+        if "nbgrader" in cell.get("metadata", {}) and (original is None or gid in seen):
             cell.metadata.pop("nbgrader", None)
             cell.metadata.pop("course", None)
             continue
@@ -41,11 +41,11 @@ def restore_test_cells(submission, source, release):
                 cell.metadata["course"] = copy.deepcopy(original.metadata["course"])
             continue
         if is_test_cell(original) or nbgrader_meta(original).get("locked"):
-            if is_test_cell(original):
-                released = released_tests.get(gid)
-                expected = released.source if released is not None else visible_test_source(original.source)
-                if _normalise(cell.source) != _normalise(expected):
-                    tampered.append(gid)
+            released = released_tests.get(gid)
+            expected = released.source if released is not None else \
+                visible_test_source(original.source) if is_test_cell(original) else original.source
+            if _normalise(cell.source) != _normalise(expected) or cell.get("cell_type") != original.cell_type:
+                tampered.append(gid)
             nb.cells[i] = copy.deepcopy(original)
     # Test cells a student deleted come back after the cell that preceded them in the source.
     for pos, cell in enumerate(source.cells):

@@ -5,6 +5,7 @@ A version already graded against the same source is not graded again unless forc
 """
 import json
 import sys
+import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -12,7 +13,9 @@ import nbformat
 from tqdm import tqdm
 
 from ..course import Course, CourseError, read_roster
-from ..gradebook import open_gradebook, save_record
+from course_lib.files import write_atomic
+
+from ..gradebook import open_gradebook, save_record, write_notebook
 from ..reports import print_grading_summary
 from .kernel_pool import KernelPool
 from .plan import plan, previous_record, students_of
@@ -45,6 +48,30 @@ def _keep_better(by_student, record):
     best = by_student.get(key)
     if best is None or (record.score, record.received_at) > (best.score, best.received_at):
         by_student[key] = record
+
+
+SAVE_FAILED = "could not be saved"
+
+
+def _save_version(course, record):
+    """The version's executed notebook and record under autograded/STUDENT/LAB/versions/; the record last, since a
+    rerun reuses a version whose record is there."""
+    versions = course.autograded_dir(record.student, record.lab) / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    if record.notebook is not None:
+        write_notebook(versions / f"{record.version or 'submitted'}.ipynb", record.notebook)
+    write_atomic(versions / f"{record.version or 'submitted'}.json", json.dumps(record.to_json(), indent=1))
+
+
+def _saving(record, gradebook, save):
+    """Run save(); a failure is this record's (the instructor sees it in the summary), never the run's: the other
+    students are still graded and saved."""
+    try:
+        save()
+    except Exception as exc:
+        gradebook.db.rollback()
+        record.error = f"{SAVE_FAILED}: {exc.__class__.__name__}: {exc}\n{traceback.format_exc(limit=3)}" + \
+            (f"\n{record.error}" if record.error else "")
 
 
 def _with_notebook(course, record):
@@ -97,20 +124,18 @@ def grade_lab(course: Course, lab: str, students=None, cell_timeout=60.0, budget
             tqdm(total=len(todo), desc=f"grading {lab}", unit="notebook", file=sys.stderr) as bar:
         # a student's kept record is saved as soon as their last version is graded: a stopped run keeps them
         for key in [k for k in by_student if not waiting[k]]:
-            save_record(course, _with_notebook(course, by_student[key]), roster, gradebook)
+            kept = by_student[key]
+            _saving(kept, gradebook, lambda: save_record(course, _with_notebook(course, kept), roster, gradebook))
         for record in records:
-            save_record(course, record, roster, gradebook)
+            _saving(record, gradebook, lambda: save_record(course, record, roster, gradebook))
         for record in run_jobs(todo, jobs, dask):
-            versions = course.autograded_dir(record.student, lab) / "versions"
-            versions.mkdir(parents=True, exist_ok=True)
-            (versions / f"{record.version or 'submitted'}.json").write_text(json.dumps(record.to_json(), indent=1))
-            if record.notebook is not None:
-                nbformat.write(record.notebook, versions / f"{record.version or 'submitted'}.ipynb")
+            _saving(record, gradebook, lambda: _save_version(course, record))
             _keep_better(by_student, record)
             key = (record.student, record.notebook_name)
             waiting[key] -= 1
             if not waiting[key]:
-                save_record(course, _with_notebook(course, by_student[key]), roster, gradebook)
+                kept = by_student[key]
+                _saving(kept, gradebook, lambda: save_record(course, _with_notebook(course, kept), roster, gradebook))
             bar.update(1)
     kept = sorted(list(by_student.values()) + records, key=lambda r: (r.student, r.notebook_name))
     print_grading_summary(kept, reused, echo)

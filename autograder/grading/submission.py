@@ -24,12 +24,14 @@ from .score import score_cells
 def grade_notebook(submission, source, release, *, kernel: ReadyKernel, cell_timeout, budget):
     """restore -> execute (guarded, in the kernel's sandbox if it has one) -> score. The kernel is used up.
 
-    Returns (test cell results, the run's report, the executed notebook). `course grade` and `course check`
+    Returns (test cell results, the run's report, the executed notebook); report.restored names the locked cells of
+    given code or text that the student had changed (put back before the run). `course grade` and `course check`
     both grade this way; check passes the release as the source (it has no hidden tests) and no sandbox.
     Which cells are bonus cells is the source's say, never the submission's metadata.
     """
     nb, tampered = restore_test_cells(submission, source, release)
     report = run_cells(nb, kernel=kernel.kernel, cell_timeout=cell_timeout, budget=budget, hooks=kernel.hooks)
+    report.restored = [gid for gid in tampered if not any(is_test_cell(c) and grade_id(c) == gid for c in nb.cells)]
     return score_cells(nb, report, tampered, kernel.guard, bonus=bonus_ids(source)), report, nb
 
 
@@ -70,6 +72,7 @@ def grade_submission(job: GradeJob, scratch_root=None, kernels: KernelPool = Non
         finally:
             kernel.close()
         record.kernel_restarts = report.kernel_restarts
+        record.restored = report.restored
         record.budget_exhausted = report.budget_exhausted
     except Exception:  # the grader's own failure must not stop the other students
         record.problem = COULD_NOT_GRADE  # what the student sees; the instructor sees the error
