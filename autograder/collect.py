@@ -101,11 +101,12 @@ def valid_versions(course: Course, student: str, lab: str, notebook: str = None,
     for path in sorted(folder.iterdir()):
         try:
             received_at = received_at_of(path)
-            _, name = read_matched(path, lab, released)
-        except ValueError:  # datetime's: no time stamp in its name
+        except ValueError:  # no time stamp starts its name
             problems.append(f"{printable(path.name)}: not a version `course collect` stored (its name does not start "
                             f"with the time it was received, {STAMP_FORMAT}); skipped. Collect the file instead.")
             continue
+        try:
+            _, name = read_matched(path, lab, released)
         except NotebookProblem as problem:
             problems.append(str(problem).replace(path.name, sent_name(path)))
             continue
