@@ -1,8 +1,5 @@
 """Bad input gets one clear message naming the file and the fix; the others are still collected."""
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -11,6 +8,7 @@ from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError, read_roster
 from autograder.notebooks import NotebookProblem, lab_of, read_notebook
+from course_cli import course_command, problem_lines, scores_printed
 from malformed_files import accepted, malformed, write_big
 from sample_lab import with_answer, write_inbox
 
@@ -142,24 +140,6 @@ def test_each_malformed_file_is_one_line_naming_it(lab, tmp_path):
         read_notebook(big)
     for case, (name, data) in accepted(lab.reference).items():
         assert lab_of(read_notebook(tmp_path / "x.ipynb", data=data)) == LAB, case
-
-
-def course_command(course, *args):
-    """`course ARGS` in a subprocess, as an instructor runs it (the tiny labs: COURSE_LABS_DIR is set)."""
-    command = [str(Path(sys.executable).parent / "course"), "--course-dir", str(course.root), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
-
-
-def problem_lines(done) -> list:
-    return [line for line in done.stderr.splitlines() if line.startswith("PROBLEM: ")]
-
-
-def scores_printed(done) -> dict:
-    """{student: (score, the rest of the line)} from `course grade`'s summary."""
-    lines = [line for line in done.stdout.splitlines() if line.startswith("  ") and " / " in line]
-    return {line.split()[0]: (float(line.split()[1]), line) for line in lines}
 
 
 def test_malformed_corpus_through_the_cli(course, lab, tmp_path):

@@ -12,12 +12,13 @@ import pytest
 from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError
-from autograder.export import NUMBER, export_canvas, export_gradescope, export_moodle, export_questions
+from autograder.export import FORMULA_START, NUMBER, export_canvas, export_gradescope, export_moodle, export_questions
 from autograder.final_grade import compute, final_grades, fraction_of, percent
 from autograder.grading.run_lab import grade_lab
 from autograder.gradebook import open_gradebook
 from autograder.policy import Window, feedback_release, load_config, select_versions, session_of, window_for
 from autograder.planted_bugs import reference_submission
+from course_cli import course_command, scores_printed
 from sample_lab import with_answer, write_inbox
 
 LAB = "00_tiny"
@@ -238,8 +239,6 @@ def test_late_by_nbgraders_timestamp(course, tmp_path):
     """An nbgrader course: submitted/STUDENT/LAB/ and timestamp.txt written by nbgrader's exchange, the due date in
     its gradebook. Late as nbgrader computes it (timestamp after the due date), shown as late, and not counted (this
     course's rule for every late version; nbgrader's default LateSubmissionPlugin gives no penalty)."""
-    from test_bad_input import course_command, scores_printed
-
     (course.root / "course.toml").write_text('[grading]\nlabs = ["00_tiny"]\n')
     with open_gradebook(course) as gb:
         gb.update_or_create_assignment(LAB, duedate=datetime(2026, 1, 1))
@@ -274,9 +273,6 @@ def test_exports_carry_no_formula(course, lab, tmp_path):
     """Roster and gradebook names, e-mails and a student's exception class named like formulas: no field of any CSV
     export starts as one (each escaped with a leading apostrophe), numbers stay numbers, and results.json asks
     Gradescope for plain text."""
-    from autograder.export import FORMULA_START
-    from test_bad_input import course_command
-
     (course.root / "course.toml").write_text('[grading]\nlabs = ["00_tiny"]\n')
     with open(course.roster_path, "w", newline="") as f:
         csv.writer(f).writerows([["id", "first_name", "last_name", "email", "section"],

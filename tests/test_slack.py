@@ -16,7 +16,9 @@ from autograder.slack.export_archive import collect_export
 from autograder.slack.receipt_bot import ReceiptBot, socket_listener
 from autograder.slack.send_feedback import send_feedback
 from autograder.planted_bugs import reference_submission
+from course_cli import course_command, problem_lines, scores_printed
 from fake_slack import BOT_USER, EXPORT_TOKEN, SIGN_IN_PAGE, TOKEN, FakeSlack
+from malformed_files import BOMB, add_bomb, malformed
 
 LAB = "00_tiny"
 T1, T2, T3, T4, T5 = "1790000001.000100", "1790000002.000200", "1790000003.000300", "1790000004.000400", "1790000005.000500"
@@ -421,9 +423,6 @@ def test_export_with_the_malformed_corpus_through_the_cli(course, notebook, tmp_
     """A workspace export carrying the corpus (tests/malformed_files.py) as bob's, a member that inflates to 150 MB,
     a truncated day file and damaged messages, between ada's and cy's correct notebooks: one line each, ada and cy
     collected and graded, and the next collection and grading unaffected."""
-    from malformed_files import BOMB, add_bomb, malformed
-    from test_bad_input import course_command, problem_lines, scores_printed
-
     bad = malformed(nbformat.reads(notebook("bob"), as_version=4))
     shared, members = [], {}
     for i, (name, data, _) in enumerate(bad.values()):
@@ -476,8 +475,6 @@ def test_export_with_the_malformed_corpus_through_the_cli(course, notebook, tmp_
 def test_api_collection_of_the_malformed_corpus(course, slack, client, notebook):
     """The corpus shared in a channel through the Web API, between ada's and cy's notebooks: one line each, reported
     once (the file is settled), the others collected."""
-    from malformed_files import malformed
-
     bad = malformed(nbformat.reads(notebook("bob"), as_version=4))
     slack.add_file("FADA", "00_tiny.ipynb", notebook("ada"), "UADA")
     slack.post("CLAB", "UADA", T1, ["FADA"])
