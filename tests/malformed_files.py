@@ -83,6 +83,7 @@ def accepted(reference) -> dict:
         "a right-to-left override and a line break in its name": ("bob_\u202eelif\nPROBLEM: none.ipynb",
                                                                    json.dumps(version(2)).encode()),
         "a backslash path as its name": ("bob_..\\..\\evil.ipynb", json.dumps(version(3)).encode()),
+        "bytes that are not UTF-8 in its name": ("bob_\udcff.ipynb", json.dumps(version(6)).encode()),  # b"\xff"
         "points is text (never read from a submission)": (
             "bob_points_text.ipynb", _changed(version(4), _test_cell, "metadata", "nbgrader", "points", "2")),
         "a byte-order mark": ("bob_bom.ipynb", b"\xef\xbb\xbf" + json.dumps(version(5)).encode()),

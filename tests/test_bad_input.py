@@ -178,6 +178,7 @@ def test_malformed_corpus_through_the_cli(course, lab, tmp_path):
     assert sum(line.endswith("-> bob") or "-> bob (" in line for line in collected) == len(good)
     assert not any(line.startswith("PROBLEM: none") for line in (first.stdout + first.stderr).splitlines())
     assert "bob_\\u202eelif\\nPROBLEM: none.ipynb" in first.stdout  # a name prints as one line, escaped
+    assert "collected bob_\\udcff.ipynb -> bob" in first.stdout
     assert max(len(p.name.encode()) for p in course.received_dir("bob", LAB).iterdir()) <= 160
 
     graded = course_command(course, "grade", LAB, "-j", "2")
