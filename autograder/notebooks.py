@@ -72,7 +72,7 @@ def _too_deep(value, limit: int) -> bool:
         item, depth = stack.pop()
         if depth > limit:
             return True
-        children = item.values() if isinstance(item, dict) else item
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
 
@@ -146,9 +146,11 @@ def notebook_json(raw: bytes, name: str) -> dict:
             f"{name}: not a notebook (not valid JSON: {exc.__class__.__name__} {printable(str(exc))[:80]}). "
             "Send the .ipynb file itself (File > Download in JupyterLab), not a screenshot, PDF or export."
         ) from None
-    except RecursionError:
-        data = None  # nested too deep for Python's parser: refused below with the others
-    if data is None or _too_deep(data, MAX_DEPTH):
+    except RecursionError:  # nested too deep for Python's parser: refused below with the others
+        data = too_deep = True
+    else:
+        too_deep = _too_deep(data, MAX_DEPTH)
+    if too_deep:
         raise NotebookProblem(f"{name}: JSON nested more than {MAX_DEPTH} levels deep (Jupyter's notebooks nest 6 to "
                               f"8): the file was made or changed by another program. {again}")
     if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:

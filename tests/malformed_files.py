@@ -61,6 +61,7 @@ def malformed(reference) -> dict:
         "outputs is not a list": ("bob_outputs_dict.ipynb", _changed(nb, _test_cell, "outputs", {"a": 1}),
                                   "list of outputs is an object"),
         "the notebook is a JSON list": ("bob_list.ipynb", json.dumps([nb]).encode(), "not a Jupyter notebook"),
+        "the notebook is JSON null": ("bob_null.ipynb", b"null", "not a Jupyter notebook"),
         "not UTF-8": ("bob_latin1.ipynb", text.replace('"Tiny"', '"Tiny \u00e9t\u00e9"').encode("latin-1"),
                       "not UTF-8"),
         "a zip named .ipynb": ("bob_zip.ipynb", archive.getvalue(), "a zip archive"),
