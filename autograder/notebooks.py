@@ -15,12 +15,27 @@ class NotebookProblem(Exception):
     """A submitted file that cannot be graded; the message names the file and what to do."""
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+# A submission's metadata is never trusted: grading takes every nbgrader cell's from the instructor's notebook
+# (restore.py), and metadata of the wrong type reads as none, as forged metadata earns nothing.
+
 def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata; {} when it has none, or something other than an object there."""
+    return _object(_object(cell.get("metadata")).get("nbgrader"))
+
+
+def course_meta(nb_or_cell) -> dict:
+    """The course's own metadata of a notebook (lab, notebook, promises) or a cell (bonus); {} as nbgrader_meta."""
+    return _object(_object(nb_or_cell.get("metadata")).get("course"))
 
 
 def grade_id(cell):
-    return nbgrader_meta(cell).get("grade_id")
+    """A cell's nbgrader grade id; None when it has none, or one that is not text (such a cell is no nbgrader cell)."""
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def is_test_cell(cell) -> bool:
@@ -32,7 +47,7 @@ def is_bonus_cell(cell) -> bool:
     """A test cell of an optional (*) section: its points come on top of the core's, and make up for points lost
     there, but a lab's score never goes above its core maximum (GradeRecord.score). Marked by the instructor in the
     cell's metadata, `"course": {"bonus": true}` beside `nbgrader`; the grader reads it from the source notebook."""
-    return is_test_cell(cell) and bool((cell.get("metadata", {}).get("course") or {}).get("bonus"))
+    return is_test_cell(cell) and bool(course_meta(cell).get("bonus"))
 
 
 def bonus_ids(nb) -> set:
@@ -45,7 +60,15 @@ def is_solution_cell(cell) -> bool:
 
 
 def lab_of(nb):
-    return nb.get("metadata", {}).get("course", {}).get("lab")
+    """The lab a notebook names in its course metadata (None: it names none)."""
+    lab = course_meta(nb).get("lab")
+    return lab if isinstance(lab, str) else None
+
+
+def notebook_of(nb):
+    """Which notebook of its assignment a notebook names in its course metadata (None: it names none)."""
+    name = course_meta(nb).get("notebook")
+    return name if isinstance(name, str) else None
 
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20  # every read of a student's file, as Slack downloads: nbgrader's max_file_size
@@ -78,39 +101,26 @@ def _too_deep(value, limit: int) -> bool:
 
 
 def _shape_problem(data: dict) -> str | None:
-    """What is wrong with the parts of a notebook's JSON that the grader reads, or None. The types are nbformat's
-    (cells, sources, outputs) and nbgrader's (its cell metadata: nbgrader/nbgraderformat/v3.json) where the grader
-    reads them before the instructor's cells replace the submission's: grade_id; the rest of a test cell's metadata
-    (points, checksum, ...) is never read from a submission, so that nbgrader and the grader both accept it."""
-    def wrong(container, key, types, what, nullable=False):
-        """What is wrong with container[key] (None when it is absent, or of the type, or a null that may be)."""
-        value = container.get(key) if isinstance(container, dict) else None
-        if value is None and (nullable or not isinstance(container, dict) or key not in container) \
-                or isinstance(value, types):
+    """What is wrong with the structure of a notebook's JSON, as nbformat defines it, where the grader reads it (its
+    metadata, cells, their sources, metadata and outputs), or None. Metadata inside (course, nbgrader) is not checked
+    here: of the wrong type it reads as none (nbgrader_meta, course_meta)."""
+    def wrong(container, key, types, what):
+        """What is wrong with container[key] (None when it is absent or of the type)."""
+        if key not in container or isinstance(container[key], types):
             return None
-        return f"{what} is {_kind(value)}, not {_KINDS[types]}"
+        return f"{what} is {_kind(container[key])}, not {_KINDS[types]}"
 
-    metadata = data.get("metadata")
-    course = metadata.get("course") if isinstance(metadata, dict) else None
-    found = (wrong(data, "metadata", dict, "the notebook's metadata") or wrong(metadata, "course", dict, "metadata.course")
-             or wrong(course, "lab", str, "metadata.course.lab", nullable=True)
-             or wrong(course, "notebook", str, "metadata.course.notebook", nullable=True)
-             or wrong(data, "cells", list, "'cells'"))
+    found = wrong(data, "metadata", dict, "the notebook's metadata") or wrong(data, "cells", list, "'cells'")
     if found:
         return found
     for number, cell in enumerate(data["cells"], start=1):
         if not isinstance(cell, dict):
             return f"cell {number} is {_kind(cell)}, not an object"
-        meta = cell.get("metadata")
-        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
         source = cell.get("source")
         lines = isinstance(source, list) and all(isinstance(line, str) for line in source)  # nbformat's other form
         found = (wrong(cell, "cell_type", str, f"cell {number}'s type")
                  or (None if lines else wrong(cell, "source", str, f"cell {number}'s source"))
                  or wrong(cell, "metadata", dict, f"cell {number}'s metadata")
-                 or wrong(meta, "nbgrader", dict, f"cell {number}'s nbgrader metadata")
-                 or wrong(meta, "course", dict, f"cell {number}'s course metadata")
-                 or wrong(nbgrader, "grade_id", str, f"cell {number}'s grade id", nullable=True)
                  or wrong(cell, "outputs", list, f"cell {number}'s list of outputs"))
         if found:
             return found

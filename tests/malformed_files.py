@@ -1,7 +1,8 @@
 """A corpus of files a careless or hostile student sends, each made from a correct 00_tiny submission.
 
 malformed(): files that cannot be graded, each with the words its one-line problem must hold; accepted(): files
-that are notebooks of the lab all the same (odd names, metadata the grader never reads from a submission). Every
+that are notebooks of the lab all the same (odd names; metadata grading takes from the instructor's notebook, of
+the wrong type: read as none, as forged metadata is). Every
 name starts with "bob" (the roster's second student): the corpus is his, and the correct files of ada (before
 his in a folder's order) and cy (after) show that the others are collected.
 """
@@ -42,22 +43,13 @@ def malformed(reference) -> dict:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("00_tiny.ipynb", text)
     return {
-        "metadata.course is text": ("bob_course_text.ipynb", _changed(nb, "metadata", "course", "00_tiny"),
-                                    "metadata.course is text"),
         f"JSON nested {DEEP:,} deep": ("bob_deep.ipynb", deep.encode(), "nested more than 64 levels"),
-        "a grade id is a list": ("bob_grade_id_list.ipynb",
-                                 _changed(nb, "cells", 2, "metadata", "nbgrader", "grade_id", ["test_double"]),
-                                 "cell 3's grade id is a list"),
         "cells is not a list": ("bob_cells_dict.ipynb", _changed(nb, "cells", {"0": nb["cells"][0]}),
                                 "'cells' is an object"),
         "a cell's source is a number": ("bob_source_number.ipynb", _changed(nb, "cells", 1, "source", 42),
                                         "cell 2's source is a number"),
-        "nbgrader metadata is a list": ("bob_nbgrader_list.ipynb", _changed(nb, "cells", 2, "metadata", "nbgrader",
-                                                                             ["grade"]), "nbgrader metadata is a list"),
         "a cell's metadata is text": ("bob_cell_metadata_text.ipynb", _changed(nb, "cells", 1, "metadata", "x"),
                                       "cell 2's metadata is text"),
-        "metadata.course is null": ("bob_course_null.ipynb", _changed(nb, "metadata", "course", None),
-                                    "metadata.course is null"),
         "outputs is not a list": ("bob_outputs_dict.ipynb", _changed(nb, _test_cell, "outputs", {"a": 1}),
                                   "list of outputs is an object"),
         "the notebook is a JSON list": ("bob_list.ipynb", json.dumps([nb]).encode(), "not a Jupyter notebook"),
@@ -85,9 +77,15 @@ def accepted(reference) -> dict:
                                                                    json.dumps(version(2)).encode()),
         "a backslash path as its name": ("bob_..\\..\\evil.ipynb", json.dumps(version(3)).encode()),
         "bytes that are not UTF-8 in its name": ("bob_\udcff.ipynb", json.dumps(version(6)).encode()),  # b"\xff"
-        "points is text (never read from a submission)": (
-            "bob_points_text.ipynb", _changed(version(4), _test_cell, "metadata", "nbgrader", "points", "2")),
         "a byte-order mark": ("bob_bom.ipynb", b"\xef\xbb\xbf" + json.dumps(version(5)).encode()),
+        # metadata that grading takes from the instructor's notebook: of the wrong type it reads as none
+        "points is text": ("bob_points_text.ipynb", _changed(version(4), _test_cell, "metadata", "nbgrader", "points", "2")),
+        "metadata.course is text": ("bob_course_text.ipynb", _changed(version(7), "metadata", "course", "00_tiny")),
+        "metadata.course is null": ("bob_course_null.ipynb", _changed(version(8), "metadata", "course", None)),
+        "a grade id is a list": ("bob_grade_id_list.ipynb", _changed(version(9), "cells", 2, "metadata", "nbgrader",
+                                                                     "grade_id", ["test_double"])),
+        "nbgrader metadata is a list": ("bob_nbgrader_list.ipynb", _changed(version(10), "cells", 2, "metadata",
+                                                                            "nbgrader", ["grade"])),
     }
 
 

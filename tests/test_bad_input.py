@@ -7,7 +7,8 @@ import pytest
 from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError, read_roster
-from autograder.notebooks import NotebookProblem, lab_of, read_notebook
+from autograder.matching import read_matched
+from autograder.notebooks import NotebookProblem, read_notebook
 from course_cli import course_command, problem_lines, scores_printed
 from malformed_files import accepted, malformed, write_big
 from sample_lab import with_answer, write_inbox
@@ -138,8 +139,8 @@ def test_each_malformed_file_is_one_line_naming_it(lab, tmp_path):
     big = write_big(tmp_path / "bob_big.ipynb", nbformat.writes(lab.reference).encode())
     with pytest.raises(NotebookProblem, match="bob_big.ipynb: 101 MB, more than the 100 MB.*Clear Outputs"):
         read_notebook(big)
-    for case, (name, data) in accepted(lab.reference).items():
-        assert lab_of(read_notebook(tmp_path / "x.ipynb", data=data)) == LAB, case
+    for case, (name, data) in accepted(lab.reference).items():  # by its metadata, else by its grade ids
+        assert read_matched(tmp_path / "x.ipynb", LAB, {LAB: lab.release}, data=data)[1] == LAB, case
 
 
 def test_malformed_corpus_through_the_cli(course, lab, tmp_path):

@@ -29,7 +29,7 @@ from course_lib.files import write_atomic
 from ..collect import CollectReport, archive_version, promote_latest
 from ..course import Course
 from ..matching import lab_from_cells, read_matched, released_notebooks
-from ..notebooks import NotebookProblem, notebook_json, printable
+from ..notebooks import NotebookProblem, lab_of, notebook_json, printable
 from .download import SlackProblem
 
 
@@ -85,7 +85,7 @@ def lab_from_content(data: bytes, assignments: dict = None, name: str = "") -> s
         nb = notebook_json(data, name)
     except NotebookProblem:
         return None
-    found = (nb.get("metadata") or {}).get("course", {}).get("lab")
+    found = lab_of(nb)
     if found is None and assignments:
         found = lab_from_cells(nbformat.from_dict(nb), assignments)
     return found
