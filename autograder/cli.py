@@ -97,7 +97,10 @@ def cmd_feedback(args):
     if release_at is None and is_quiz(config, args.lab):
         print(f"warning: course.toml gives no session_end for {args.lab}, so its deadline is unknown and its "
               "per-question feedback goes out now; a student who still can resubmit could use it", file=sys.stderr)
-    files = write_feedback(Course(args.course_dir), args.lab)
+    problems = []
+    files = write_feedback(Course(args.course_dir), args.lab, problems=problems)
+    for problem in problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
     print(f"wrote {len(files)} feedback files under {Course(args.course_dir).root / 'feedback'}")
     if args.slack and files:
         from .slack.client import load_token, make_client
@@ -109,8 +112,8 @@ def cmd_feedback(args):
         for problem in report.problems:
             print(f"PROBLEM: {problem}", file=sys.stderr)
         print(f"{len(report.sent)} sent on Slack, {len(report.unchanged)} unchanged since last sent")
-        return 1 if report.problems else 0
-    return 0 if files else 1
+        return 1 if report.problems or problems else 0
+    return 0 if files and not problems else 1
 
 
 def cmd_export(args):

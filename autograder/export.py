@@ -1,10 +1,12 @@
 """Grades out of the gradebook: plain CSV, per-question CSV, Canvas and Moodle imports, Gradescope JSON.
 
-Every CSV is written by csv.writer (names with commas or quotes survive). Percentages are exact
-fractions rounded to 2 decimals only when written (see final_grade.py).
+Every CSV is written by csv.writer (names with commas or quotes survive), every field through
+spreadsheet_text (none is a formula a spreadsheet would run). Percentages are exact fractions rounded
+to 2 decimals only when written (see final_grade.py).
 """
 import csv
 import json
+import re
 from pathlib import Path
 
 from .course import Course, CourseError, read_roster
@@ -39,7 +41,8 @@ def grade_table(course: Course):
     for lab, info in sorted(data["labs"].items()):
         header += [f"{lab} score", f"{lab} max"] + _notebook_columns(lab, info) + \
             [f"{lab}:{gid}" + (" (bonus)" if gid in info.get("bonus", {}) else "") for gid, _ in info["cells"]]
-    header += ["notebooks %", "quiz %", "final %"]
+    quiz = graded_items(course)[1]
+    header += ["notebooks %", "quiz %", "final %"] if quiz else ["final %"]
     rows = []
     for sid in sorted(people):
         row = [sid, *people[sid]]
@@ -51,7 +54,8 @@ def grade_table(course: Course):
             row += [f"{total:g}", f"{info['max']:g}"] + per_notebook + \
                 [f"{cells[gid]:g}" if cells and gid in cells else "" for gid, _ in info["cells"]]
         final = finals.get(sid)
-        row += [percent(final.notebooks), percent(final.quiz), percent(final.final)] if final else ["", "", ""]
+        totals = ([final.notebooks, final.quiz] if quiz else []) + [final.final] if final else [None] * (3 if quiz else 1)
+        row += [percent(t) for t in totals]
         rows.append(row)
     return header, rows
 
@@ -61,12 +65,29 @@ def _notebook_columns(lab, info) -> list:
     return [f"{lab}/{name} score" for name in info["notebooks"]] if len(info["notebooks"]) > 1 else []
 
 
+# What makes a spreadsheet read a field as a formula (OWASP, CSV injection): = + - @ first, or a tab, carriage return
+# (and line feed, NUL) before them; the full-width forms, which some locales' spreadsheets take for the ASCII ones.
+FORMULA_START = "=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20"
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_text(value) -> str:
+    """A field as written to a CSV file: one that a spreadsheet would read as a formula (it starts with one of
+    FORMULA_START, or with blanks and then one) gets a leading apostrophe, which spreadsheets show as text and do not
+    display; a number (5, -0.5, 66.67) stays a number."""
+    text = "" if value is None else str(value)
+    first = text[:1] + text.lstrip()[:1]  # the first character, and the first after blanks
+    if NUMBER.fullmatch(text) or not any(c in FORMULA_START for c in first):
+        return text
+    return "'" + text
+
+
 def _write(path: Path, header, rows) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_text(field) for field in header])
+        writer.writerows([spreadsheet_text(field) for field in row] for row in rows)
     return path
 
 
@@ -96,15 +117,17 @@ def export_canvas(course: Course, out: Path = None) -> Path:
     (percentages, Points Possible 100, so every lab weighs the same), then the final grade."""
     labs, quiz = graded_items(course)
     roster = _roster(course)
-    header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *labs, quiz, "Final grade"]
-    rows = [["Points Possible", "", "", "", "", *["100"] * (len(labs) + 2)]]
+    items = [*labs, quiz] if quiz else labs  # an nbgrader course without course.toml has no quiz
+    header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *items, "Final grade"]
+    rows = [["Points Possible", "", "", "", "", *["100"] * (len(items) + 1)]]
     for f in final_grades(course):
         s = roster.get(f.student)
         name = f"{s.last_name}, {s.first_name}".strip(", ") if s else f.student
         extra = s.extra if s else {}
         rows.append([name, extra.get("canvas_id", ""), extra.get("sis_user_id", f.student),
                      extra.get("sis_login_id", s.email if s else ""), extra.get("section", ""),
-                     *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
+                     *[percent(f.labs[lab]) for lab in labs], *([percent(f.quiz)] if quiz else []),
+                     percent(f.final)])
     return _write(Path(out or course.root / "exports" / "canvas.csv"), header, rows)
 
 
@@ -112,16 +135,24 @@ def export_moodle(course: Course, out: Path = None) -> Path:
     """Moodle grade import keyed by e-mail (map 'Email address' to useremail); percentages."""
     labs, quiz = graded_items(course)
     roster = _roster(course)
-    header = ["Email address", *labs, quiz, "Final grade"]
-    rows, missing = [], []
+    header = ["Email address", *labs, *([quiz] if quiz else []), "Final grade"]
+    rows, missing, formulas = [], [], []
     for f in final_grades(course):
         email = roster[f.student].email if f.student in roster else ""
         if not email:
             missing.append(f.student)
             continue
-        rows.append([email, *[percent(f.labs[lab]) for lab in labs], percent(f.quiz), percent(f.final)])
-    if missing:  # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
-        raise CourseError(f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them")
+        if spreadsheet_text(email) != email:  # escaped, it would match nobody
+            formulas.append(f.student)
+        rows.append([email, *[percent(f.labs[lab]) for lab in labs], *([percent(f.quiz)] if quiz else []),
+                     percent(f.final)])
+    # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
+    wrong = ([f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them"]
+             if missing else []) + \
+        ([f"the e-mail in {course.roster_path.name} of {', '.join(formulas)} starts like a spreadsheet formula (=, +, -, "
+          "@): escaped, it would match no Moodle user; correct it"] if formulas else [])
+    if wrong:
+        raise CourseError("; ".join(wrong))
     return _write(Path(out or course.root / "exports" / "moodle.csv"), header, rows)
 
 
@@ -143,8 +174,10 @@ def export_gradescope(course: Course, out: Path = None) -> Path:
                       "status": "passed" if c["status"] == "passed" else "failed",
                       "output": student_safe(c["message"], course), "visibility": "after_published"}
                      for i, c in enumerate(result["cells"])]
+            # messages come from the student's code: Gradescope shows them as plain text, never as HTML or Markdown
             payload = {"score": result["score"], "execution_time": round(result["seconds"], 1),
-                       "output": student_safe(result.get("problem", ""), course), "visibility": "after_published",
+                       "output": student_safe(result.get("problem", ""), course), "output_format": "text",
+                       "test_output_format": "text", "test_name_format": "text", "visibility": "after_published",
                        "stdout_visibility": "hidden", "tests": tests}
             path = base / sid / lab / "results.json"
             path.parent.mkdir(parents=True, exist_ok=True)

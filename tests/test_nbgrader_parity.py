@@ -117,6 +117,7 @@ def graded(tmp_path_factory):
         done = run_course(ours, "release", assignment, env=environment)
         assert done.returncode == 0, done.stderr[-2000:]
         outputs[assignment] = run_course(ours, "grade", assignment, "-j", "2", env=environment)
+    outputs["grades"] = run_course(ours, "grades", env=environment)
     return _totals(theirs), _totals(ours), outputs, Course(ours)
 
 
@@ -166,3 +167,15 @@ def test_timeouts_and_loops_are_reported_not_fatal(graded):
     # nbgrader's infinite-loop notebook has no nbgrader cell at all: `course` refuses to grade it (README), in one line
     problem = load_result(course, "looper", "infinite_loop")["problem"]
     assert "none of its cells has the grade id" in problem and "\n" not in problem
+
+
+def test_course_grades_shows_the_course_s_own_assignments(graded):
+    """An nbgrader course without course.toml: `course grades` lists its assignments, not this course's labs and quiz."""
+    done = graded[2]["grades"]
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[0].split()
+    assert header[0] == "student" and header[-1] == "final" and {c[:14] for c in CASES} <= set(header), header
+    assert "01_micrograd" not in done.stdout and "quiz" not in header
+    assert f"final = mean of the {len(CASES)} assignment percentages" in done.stdout
+    cheat = next(line for line in done.stdout.splitlines() if line.startswith("cheat "))
+    assert cheat.split()[header.index("plain")] == "14.29"  # 1 of nbgrader's 7 points (its written answers are manual)

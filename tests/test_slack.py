@@ -16,7 +16,9 @@ from autograder.slack.export_archive import collect_export
 from autograder.slack.receipt_bot import ReceiptBot, socket_listener
 from autograder.slack.send_feedback import send_feedback
 from autograder.planted_bugs import reference_submission
+from course_cli import course_command, problem_lines, scores_printed
 from fake_slack import BOT_USER, EXPORT_TOKEN, SIGN_IN_PAGE, TOKEN, FakeSlack
+from malformed_files import BOMB, add_bomb, malformed
 
 LAB = "00_tiny"
 T1, T2, T3, T4, T5 = "1790000001.000100", "1790000002.000200", "1790000003.000300", "1790000004.000400", "1790000005.000500"
@@ -415,3 +417,78 @@ def test_feedback_sent_by_direct_message(course, slack, notebook, capsys):
 
     again = send_feedback(course, LAB, make_client(TOKEN, max_wait=0.01))
     assert again.sent == [] and again.unchanged == ["ada"] and len(slack.uploaded) == 1
+
+
+def test_export_with_the_malformed_corpus_through_the_cli(course, notebook, tmp_path):
+    """A workspace export carrying the corpus (tests/malformed_files.py) as bob's, a member that inflates to 150 MB,
+    a truncated day file and damaged messages, between ada's and cy's correct notebooks: one line each, ada and cy
+    collected and graded, and the next collection and grading unaffected."""
+    bad = malformed(nbformat.reads(notebook("bob"), as_version=4))
+    shared, members = [], {}
+    for i, (name, data, _) in enumerate(bad.values()):
+        file_id = f"FBAD{i}"
+        members[f"__uploads/{file_id}/00_tiny_{name}"] = data  # named for the lab: stored, then found damaged
+        shared.append({"type": "message", "user": "UBOB", "ts": f"17900000{i + 10:02d}.000100",
+                       "files": [{"id": file_id, "name": f"00_tiny_{name}", "mode": "hosted"}]})
+    long_name = "00_tiny_" + "x" * 238 + ".ipynb"  # 252 characters, a correct notebook
+    members["__uploads/FLONG/" + "x" * 100] = notebook("bob long")  # slackdump's layouts match by file id
+    export = tmp_path / "export.zip"
+    make_export(export, {
+        "lab-submissions/2026-09-21.json": [
+            {"type": "message", "user": "UADA", "ts": T1, "files": [{"id": "FADA", "name": "00_tiny.ipynb"}]},
+            *shared,
+            {"type": "message", "user": "UBOB", "ts": "1790000090.000100",
+             "files": [{"id": "FBOMB", "name": "00_tiny.ipynb"}]},
+            {"type": "message", "user": "UBOB", "ts": "1790000091.000100", "files": [{"id": "FLONG", "name": long_name}]},
+            {"type": "message", "user": "UBOB", "ts": "not a time", "files": [{"id": "FADA", "name": "00_tiny.ipynb"}]},
+            {"type": "message", "user": ["UBOB"], "ts": "1790000092.000100", "files": {"id": "FNONE"}},
+            {"type": "message", "user": "UCY", "ts": "1790000099.000100", "files": [{"id": "FCY", "name": "00_tiny.ipynb"}]}],
+    }, files={"__uploads/FADA/00_tiny.ipynb": notebook("ada"), "__uploads/FCY/00_tiny.ipynb": notebook("cy"), **members})
+    with zipfile.ZipFile(export, "a") as zf:
+        add_bomb(zf, "__uploads/FBOMB/00_tiny.ipynb", notebook("bob bomb"))
+        zf.writestr("lab-submissions/2026-09-22.json", json.dumps([{"type": "message", "ts": T5}]) [:-5])  # truncated
+    assert export.stat().st_size < 2 * 2**20  # the bomb: under 1 MB in the zip, 150 MB once inflated
+
+    first = course_command(course, "collect", "slack-export", str(export), "--offline")
+    assert first.returncode == 1
+    lines = problem_lines(first)
+    for case, (name, _, words) in bad.items():
+        [line] = [line for line in lines if f"00_tiny_{name}" in line]
+        assert line.startswith("PROBLEM: bob: ") and words in line, case
+    [bomb] = [line for line in lines if "FBOMB" in line]
+    assert f"{BOMB // 2**20} MB once unpacked, more than 100 MB" in bomb
+    [truncated] = [line for line in lines if "2026-09-22.json" in line]
+    assert "is damaged (JSONDecodeError" in truncated and "Export the workspace again" in truncated
+    [no_time] = [line for line in lines if "no valid time stamp" in line]
+    assert len(lines) == len(bad) + 3
+    collected = first.stdout.splitlines()
+    assert "collected 00_tiny.ipynb -> ada (version 1)" in collected and "collected 00_tiny.ipynb -> cy (version 1)" in collected
+    assert any(line.startswith("collected 00_tiny_xxx") and "-> bob (version" in line for line in collected)
+
+    again = course_command(course, "collect", "slack-export", str(export), "--offline")
+    assert "0 collected" in again.stdout and len(problem_lines(again)) == 3  # the export's own, and the bomb, again
+
+    graded = course_command(course, "grade", LAB, "-j", "2")
+    assert {s: v[0] for s, v in scores_printed(graded).items()} == {"ada": 5, "bob": 5, "cy": 5}
+
+
+def test_api_collection_of_the_malformed_corpus(course, slack, client, notebook):
+    """The corpus shared in a channel through the Web API, between ada's and cy's notebooks: one line each, reported
+    once (the file is settled), the others collected."""
+    bad = malformed(nbformat.reads(notebook("bob"), as_version=4))
+    slack.add_file("FADA", "00_tiny.ipynb", notebook("ada"), "UADA")
+    slack.post("CLAB", "UADA", T1, ["FADA"])
+    for i, (name, data, _) in enumerate(bad.values()):
+        slack.add_file(f"FBAD{i}", f"00_tiny_{name}", data, "UBOB")
+        slack.post("CLAB", "UBOB", f"17900000{i + 10:02d}.000100", [f"FBAD{i}"])
+    slack.add_file("FCY", "00_tiny.ipynb", notebook("cy"), "UCY")
+    slack.post("CLAB", "UCY", "1790000099.000100", ["FCY"])
+
+    report = collect(course, client)
+    for case, (name, _, words) in bad.items():
+        [line] = [p for p in report.problems if f"00_tiny_{name}" in p]
+        assert line.startswith("bob: ") and words in line, case
+    assert len(report.problems) == len(bad)
+    assert sorted(s for s, _, _ in report.collected) == ["ada", "cy"]
+    again = collect(course, client)
+    assert again.problems == [] and again.collected == []

@@ -14,6 +14,7 @@ import nbformat
 
 from course_lib.guard import FIELD, ITEM, MARKER, SIGNATURE
 
+from ..python_source import parse
 from .execute import Hooks
 from ..notebooks import is_solution_cell, is_test_cell, nbgrader_meta
 
@@ -28,7 +29,7 @@ def given_bindings(source: str) -> list:
     """[name, module, attribute] for each name a cell binds at its top level: module (and attribute) for
     imports, None for what the cell defines or assigns."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:  # IPython syntax (magics): nothing to protect
         return []
     bindings = []
@@ -48,7 +49,7 @@ def given_bindings(source: str) -> list:
 def then(source: str, statement: str) -> str:
     """source followed by statement, keeping the display of source's last expression (IPython shows it)."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except SyntaxError:  # a cell magic: the statement joins its body
         return source.rstrip() + "\n" + statement
     last = tree.body[-1] if tree.body else None

@@ -54,14 +54,17 @@ def plan(course: Course, lab: str, students, cell_timeout, budget, sandbox=True)
     for student in students:
         for name in names:
             source, own = notebooks[name], "" if name == lab else name
-            selection = selection_for(course, student, lab, name, released)
-            versions = [(v.path, v.received_at.isoformat(), v.kind) for v in selection.candidates]
-            submitted = course.submitted_dir(student, lab) / f"{name}.ipynb"
-            if not versions and not selection.late and submitted.exists():
-                versions = [(submitted, "", "any")]  # placed there by hand or by nbgrader's own tools
+            skipped = []  # the problems of received versions that are not notebooks of the lab
+            selection = selection_for(course, student, lab, name, released, skipped)  # else submitted/'s
+            versions = [(v.path, v.received_at.isoformat() if v.received_at else "", v.kind)
+                        for v in selection.candidates]
             if not versions:
-                why = "only late versions were received" if selection.late else "no valid notebook was received"
-                nothing.append(GradeRecord(student, lab, problem=why, notebook_name=own, cells=[
+                last = selection.late[-1].received_at if selection.late else None
+                why = (f"only late versions were received (the last at {last:%Y-%m-%d %H:%M} UTC), and a late "
+                       "version is not counted" if last else "no valid notebook was received")
+                problem = why + "".join(f"; {p}" for p in skipped[-3:])  # what was wrong with the last ones
+                nothing.append(GradeRecord(student, lab, problem=problem, notebook_name=own, kind="late" if last else "",
+                                           received_at=last.isoformat() if last else "", cells=[
                     CellResult(nbgrader_meta(c)["grade_id"], 0.0, float(nbgrader_meta(c).get("points", 0)), "skipped",
                                why, bonus=is_bonus_cell(c)) for c in source.cells if is_test_cell(c)]))
                 continue

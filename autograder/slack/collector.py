@@ -29,7 +29,7 @@ from course_lib.files import write_atomic
 from ..collect import CollectReport, archive_version, promote_latest
 from ..course import Course
 from ..matching import lab_from_cells, read_matched, released_notebooks
-from ..notebooks import NotebookProblem
+from ..notebooks import NotebookProblem, lab_of, notebook_json, printable
 from .download import SlackProblem
 
 
@@ -77,15 +77,16 @@ def lab_from_name(name: str, labs) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def lab_from_content(data: bytes, assignments: dict = None) -> str | None:
+def lab_from_content(data: bytes, assignments: dict = None, name: str = "") -> str | None:
     """The lab a notebook's bytes name in their metadata, else (with {lab: {name: released notebook}}) the one
-    released assignment whose notebooks share its grade ids."""
+    released assignment whose notebooks share its grade ids; None when they are not a notebook (notebook_json:
+    the file's own problem is reported once it is stored)."""
     try:
-        nb = json.loads(data.decode("utf-8"))
-        found = nb.get("metadata", {}).get("course", {}).get("lab")
-    except (UnicodeDecodeError, ValueError, AttributeError):
+        nb = notebook_json(data, name)
+    except NotebookProblem:
         return None
-    if found is None and assignments and isinstance(nb.get("cells"), list):
+    found = lab_of(nb)
+    if found is None and assignments:
         found = lab_from_cells(nbformat.from_dict(nb), assignments)
     return found
 
@@ -147,7 +148,16 @@ class Collector:
         self.state, self.report = load_state(course), CollectReport()
 
     def share(self, where: str, ts: str, user_id: str, file: dict) -> Outcome:
-        """One file of one message: `where` names the conversation for messages, ts is the message's."""
+        """One file of one message: `where` names the conversation for messages, ts is the message's. Never raises
+        (but KeyboardInterrupt): a file that breaks something gets its one line and is retried on the next run."""
+        try:
+            return self._share(where, ts, user_id, file)
+        except Exception as exc:  # whatever a student's file (or the disk, or Slack) does, the others are collected
+            name = printable(str(file.get("name") or file.get("id") or "a file"))
+            return self._problem("failed", name, f"{name} ({where}, {ts}): could not be collected "
+                                 f"({exc.__class__.__name__}: {printable(str(exc))[:200]}); re-run to try again")
+
+    def _share(self, where: str, ts: str, user_id: str, file: dict) -> Outcome:
         key = f"{file.get('id')}@{ts}"
         if key in self.state["files"]:
             return Outcome("already", file.get("name", ""))
@@ -161,7 +171,7 @@ class Collector:
             file = self.complete(file)
         except SlackProblem as exc:
             return self._problem("failed", file.get("id", "file"), str(exc))
-        name = file.get("name") or file.get("title") or file.get("id", "file")
+        name = printable(str(file.get("name") or file.get("title") or file.get("id", "file")))
         if not name.lower().endswith(".ipynb"):
             self.report.skipped.append(f"{name} ({where}, {when})")
             return Outcome("skipped", name)
@@ -174,10 +184,15 @@ class Collector:
             data = self.fetch(file)
         except SlackProblem as exc:
             return self._problem("failed", name, f"{student}: {exc}")
-        lab = lab_from_content(data, self.assignments) or lab_from_name(name, self.labs)
+        lab = lab_from_content(data, self.assignments, name) or lab_from_name(name, self.labs)
         if lab is None:
+            try:
+                notebook_json(data, name)
+                why = f"no course metadata, and the name matches none of {', '.join(self.labs)}"
+            except NotebookProblem as problem:  # say what is wrong with it, not only that its lab is unknown
+                why = str(problem).removeprefix(f"{name}: ")
             return self._problem("unknown-lab", name, f"{student}: {name} ({where}, {when}): cannot tell which lab it "
-                                 f"is for (no course metadata, and the name matches none of {', '.join(self.labs)})", key)
+                                 f"is for: {why}", key)
         if self.only_lab is not None and lab != self.only_lab:
             return Outcome("skipped", name, lab, retry=True)  # left for the run that collects that lab
         if lab not in self.labs:
@@ -224,8 +239,11 @@ class Collector:
 
 
 def files_of(message: dict) -> list[dict]:
-    """Today's messages list their files in `files`; older ones (and old exports) have a single `file`."""
-    return list(message.get("files") or ([message["file"]] if message.get("file") else []))
+    """Today's messages list their files in `files`; older ones (and old exports) have a single `file`. Only
+    entries that are file objects with an id (a damaged export may hold anything there)."""
+    files = message.get("files") or ([message["file"]] if message.get("file") else [])
+    return [f for f in (files if isinstance(files, list) else [files])
+            if isinstance(f, dict) and isinstance(f.get("id"), str)]
 
 
 def is_from_bot(message: dict, bot_user: str | None = None) -> bool:

@@ -8,9 +8,10 @@ from slack_sdk.http_retry import RetryState
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
+from ..notebooks import MAX_NOTEBOOK_BYTES
 from .client import api_url
 
-MAX_FILE_BYTES = 100 * 1024 * 1024   # nbgrader's own cap (max_file_size, 100000 KB)
+MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES  # 100 MB, nbgrader's own cap (max_file_size, 100000 KB), as every read of a notebook
 TOKEN_HOSTS = ("slack.com",)         # and their sub-domains (files.slack.com): they get the token
 CDN_HOSTS = ("slack-edge.com", "slack-files.com")  # Slack's file CDNs: pre-signed links, no token
 

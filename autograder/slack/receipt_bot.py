@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 
 from ..course import Course, read_roster
+from ..notebooks import printable
 from .api import api_completer, api_fetcher
 from .collector import Collector, Outcome, People, files_of, is_from_bot
 
@@ -83,11 +84,11 @@ class ReceiptBot:
                 outcome = collector.share("Slack", ts, user, file)
                 report = collector.finish()
                 for problem in report.problems:
-                    print(f"PROBLEM: {problem}", flush=True)
+                    print(printable(f"PROBLEM: {problem}"), flush=True)
                 text = receipt_text(outcome)
                 if text is not None:
                     self.client.chat_postMessage(channel=channel, thread_ts=thread_ts or ts, text=text)
-                    print(f"replied to {user} about {outcome.name}: {text}", flush=True)
+                    print(printable(f"replied to {user} about {outcome.name}: {text}"), flush=True)
                     replies.append(text)
         return replies
 
