@@ -158,3 +158,22 @@ def test_a_swap_ends_with_restore_all_as_the_grader_ends_it_with_its_cell():
     assert ns["Head"] is gpt_per_head.Head and len(reference.ACTIVE) == 1
     reference.restore_all()  # what course_lib.guard does when the next cell starts
     assert ns == {"Head": "mine"} and reference.ACTIVE == []
+
+
+def test_a_wrong_split_reruns_the_bigram_at_the_students_learning_rate(capsys):
+    bug = next(b for b in load_bugs("04_gpt") if b.name == "targets_not_shifted")
+    ns = _lab4_namespace([bug])
+    runs = []
+
+    def train_small(model, steps, lr):
+        runs.append((type(model).__name__, lr, ns["get_batch"] is gpt_per_head.get_batch))
+        return "history", 2.5
+    ns.update(vocab_size=65, train_small=train_small, BigramLanguageModel=lambda vocab: torch.nn.Linear(1, 1),
+              bigram_lr=0.123, bigram_history=None, bigram_val=4.0)
+    assert gpt_per_head.judged_bigram(ns) == ("history", 2.5)
+    assert runs == [("Linear", 0.123, True)] and ns["get_batch"] is not gpt_per_head.get_batch
+    assert "get_batch differs from a correct answer" in capsys.readouterr().out
+    runs.clear()
+    assert gpt_per_head.judged_bigram(_lab4_namespace() | dict(ns, get_batch=gpt_per_head.get_batch)) == (None, 4.0)
+    assert runs == []  # every piece right: the notebook's own run is judged
+
