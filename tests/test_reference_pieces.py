@@ -203,9 +203,18 @@ def _lab5_namespace(pixels, bugs=()):
         if grade_id(cell) in LAB5_PIECE_OF_CELL:
             tree = ast.parse(cell.source)  # definitions, and the statistics (the rest needs the whole notebook)
             exec("\n\n".join(ast.get_source_segment(cell.source, node) for node in tree.body
-                              if isinstance(node, (ast.FunctionDef, ast.ClassDef)) or
-                              (isinstance(node, ast.Assign) and "pixel" in ast.unparse(node.targets[0]))), ns)
+                              if isinstance(node, (ast.FunctionDef, ast.ClassDef))), ns)
+            statistics = "\n".join(ast.get_source_segment(cell.source, node) for node in tree.body
+                                    if isinstance(node, ast.Assign) and "pixel" in ast.unparse(node.targets[0]))
+            if statistics not in _LAB5_STATISTICS:  # once per version of the cell: they read all 60,000 images
+                scratch = dict(ns)
+                exec(statistics, scratch)
+                _LAB5_STATISTICS[statistics] = {k: v for k, v in scratch.items() if k not in ns}
+            ns.update(_LAB5_STATISTICS[statistics])
     return ns
+
+
+_LAB5_STATISTICS = {}  # the normalisation cell's statistics lines -> the names they set
 
 
 def test_lab_5s_answers_agree_with_the_reference_and_each_planted_bug_is_its_own_piece_only(fashion_pixels):
