@@ -28,14 +28,15 @@ import nbformat
 from .collect import received_at_of
 from .course import Course, CourseError
 from .gradebook import lab_total, load_result, scores
-from .notebooks import grade_id, is_solution_cell, is_test_cell
+from .notebooks import grade_id, is_solution_cell
 from .planted_bugs import load_bugs
 from .policy import load_config, session_of, window_for
-from .signatures import (Item, bug_classes, check_descriptions, load_signatures, matched_bugs, result_items,
+from .signatures import (bug_classes, check_descriptions, load_signatures, matched_bugs, result_items,
                          stale_warning)
 from .similarity import SimilarityIndex, answer_document, archive_notebooks, similarity_settings
 
 EXAMPLES = 2
+SHOWN_PAIRS = 10  # in the terminal; the page lists them all
 
 
 @dataclass
@@ -449,7 +450,7 @@ def print_summary(report: LabReport, path: Path, echo=print) -> None:
     if report.seconds:
         echo(f"grading time per notebook: median {statistics.median(report.seconds):.1f} s, longest "
              f"{max(report.seconds):.1f} s ({len(report.seconds)} graded)")
-    echo(f"versions received: " + ", ".join(f"{k} {v}" for k, v in report.received.items())
+    echo("versions received: " + ", ".join(f"{k} {v}" for k, v in report.received.items())
          + f"; {report.resubmitted} students resubmitted")
     for g in report.group("planted"):
         echo(f"  {len(g.students):3d} students: {g.description} ({g.name})")
@@ -458,6 +459,7 @@ def print_summary(report: LabReport, path: Path, echo=print) -> None:
         echo(f"new mistakes (no planted bug matches): {len(new)} groups, {sum(len(g.students) for g in new)} students")
         for g in new[:5]:
             echo(f"  {len(g.students):3d} students: {g.name}")
-    echo(f"similar pairs at or above {report.threshold:g}: " +
-         (", ".join(f"{p.first} ~ {p.second} ({p.score:.2f})" for p in report.pairs) or "none"))
+    shown = ", ".join(f"{p.first} ~ {p.second} ({p.score:.2f})" for p in report.pairs[:SHOWN_PAIRS])
+    more = f", and {len(report.pairs) - SHOWN_PAIRS} more pairs on the page" if len(report.pairs) > SHOWN_PAIRS else ""
+    echo(f"similar pairs at or above {report.threshold:g}: {shown or 'none'}{more}")
     echo(f"report: {path}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 
 from .course import Course, CourseError, labs_dir
-from .notebooks import grade_id, is_solution_cell, is_test_cell
+from .notebooks import grade_id, is_solution_cell, is_test_cell, python_tree
 
 SIGNATURES_FILE = "bug_signatures.json"
 NUMBER = re.compile(r"0x[0-9a-fA-F]+|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -71,10 +71,8 @@ def check_descriptions(source_nb) -> dict:
     for cell in source_nb.cells:
         if not is_test_cell(cell):
             continue
-        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
+        tree = python_tree(cell)
+        if tree is None:
             continue
         checks = []
         for node in ast.walk(tree):

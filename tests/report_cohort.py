@@ -83,7 +83,6 @@ PLAN = {
     "s17": [Sent(DOUBLE["shift"], SQUARE["pow"], hours=-2), Sent(DOUBLE["shift"], SQUARE["odd"], hours=100)],
     "s18": [Sent(None, None, hours=101, copy_of="s17")],
 }
-ROSTER = "id,first_name,last_name,email\n" + "".join(f"{s},Student,{s.upper()},{s}@example.edu\n" for s in PLAN)
 # what the report must find
 PLANTED = {"double_is_square": {"s07", "s08", "s09", "s12"}, "square_of_abs_wrong": {"s10", "s11", "s12"}}
 NEW = {"s15", "s16"}
@@ -123,21 +122,34 @@ def notebook(release, sent: Sent):
     return nb
 
 
-def cohort_inbox(release, folder) -> dict:
-    """Write every version into folder/STUDENT/00_tiny_vN.ipynb, its file time its sending time; {student: [Sent]}."""
+def student_ids(classes: int = 1) -> list:
+    """The students of `classes` copies of the class (s05, s05_2, ...: each copy copies within itself)."""
+    return [student + (f"_{k}" if k > 1 else "") for k in range(1, classes + 1) for student in PLAN]
+
+
+def roster(classes: int = 1) -> str:
+    return "id,first_name,last_name,email\n" + "".join(f"{s},Student,{s.upper()},{s}@example.edu\n"
+                                                       for s in student_ids(classes))
+
+
+def cohort_inbox(release, folder, classes: int = 1) -> dict:
+    """Write every version into folder/STUDENT/00_tiny_vN.ipynb, its file time its sending time; {student: last Sent}.
+    classes > 1: that many copies of the class, for the scale benchmark (bench/report_scale.py)."""
     import os
 
     given = set(IDENTIFIER.findall("\n".join(c.source for c in release.cells))) | {"double", "square"}
     last = {}
-    for student, versions in PLAN.items():
-        (folder / student).mkdir(parents=True, exist_ok=True)
-        for number, sent in enumerate(versions, start=1):
-            if sent.copy_of:
-                original = last[sent.copy_of]
-                sent = Sent(copied(original.double, given), copied(original.square, given), sent.hours)
-            last[student] = sent
-            path = folder / student / f"00_tiny_v{number}.ipynb"
-            nbformat.write(notebook(release, sent), path)
-            moment = (SESSION_END + timedelta(hours=sent.hours)).timestamp()
-            os.utime(path, (moment, moment))
+    for k in range(1, classes + 1):
+        suffix = f"_{k}" if k > 1 else ""
+        for student, versions in PLAN.items():
+            (folder / f"{student}{suffix}").mkdir(parents=True, exist_ok=True)
+            for number, sent in enumerate(versions, start=1):
+                if sent.copy_of:
+                    original = last[sent.copy_of + suffix]
+                    sent = Sent(copied(original.double, given), copied(original.square, given), sent.hours)
+                last[student + suffix] = sent
+                path = folder / f"{student}{suffix}" / f"00_tiny_v{number}.ipynb"
+                nbformat.write(notebook(release, sent), path)
+                moment = (SESSION_END + timedelta(hours=sent.hours)).timestamp()
+                os.utime(path, (moment, moment))
     return last

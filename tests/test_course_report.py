@@ -4,10 +4,8 @@ similar pairs; the planted bug's words in a student's feedback once the window c
 The subject is the tiny lab's synthetic class (tests/report_cohort.py): graded once for the module, in seconds.
 """
 import hashlib
-import os
 import shutil
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 
 import nbformat
 import pytest
@@ -22,7 +20,7 @@ from autograder.signatures import (Item, Signatures, bug_classes, cell_items, ma
 from autograder.similarity import SimilarityIndex, similarity_settings
 from conftest import release_course
 from course_cli import run_course
-from report_cohort import COPIED, COURSE_TOML, NEW, PLAN, PLANTED, ROSTER, SESSION_END, cohort_inbox, copied
+from report_cohort import COPIED, COURSE_TOML, NEW, PLAN, PLANTED, SESSION_END, cohort_inbox, copied, roster
 from sample_lab import PLANTED_BUGS
 
 LAB = "00_tiny"
@@ -48,7 +46,7 @@ def cohort(tiny_labs_dir, tmp_path_factory):
         mp.setenv("COURSE_LABS_DIR", str(labs))
         root = release_course(top / "course", labs, LAB, COURSE_TOML)
         course = Course(root)
-        course.roster_path.write_text(ROSTER)
+        course.roster_path.write_text(roster())
         release = nbformat.read(course.release(LAB), as_version=4)
         sent = cohort_inbox(release, top / "inbox")
         assert collect_folder(course, top / "inbox", LAB).ok
