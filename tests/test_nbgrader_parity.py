@@ -2,6 +2,7 @@
 wheel), laid out twice as nbgrader courses: `nbgrader autograde` grades one copy, `course grade` (in a subprocess, as
 instructors run it) the other, in the same test. Each student's total is the same, except where the README says
 `course` differs on purpose (see DIFFERENCES)."""
+import csv
 import os
 import shutil
 import subprocess
@@ -50,7 +51,12 @@ CASES = {
                        "both": {"p1": "submitted-changed.ipynb", "p2": "submitted-changed.ipynb"}}, ()),
     "infinite_loop": ({"p1": "infinite-loop.ipynb"}, {"looper": {"p1": "infinite-loop.ipynb"}}, ()),
     "slow_test": ({"p1": "timeout.ipynb"}, {"sleeper": {"p1": "timeout.ipynb"}}, ()),
+    # handed in before and after the due date (DUE_DATES) by nbgrader's timestamp.txt (TIMESTAMPS)
+    "late": ({"p1": "submitted-unchanged.ipynb"}, {"on_time": {"p1": "submitted-changed.ipynb"},
+                                                   "late_one": {"p1": "submitted-changed.ipynb"}}, ()),
 }
+DUE_DATES = {"late": "2026-01-01 00:00:00 UTC"}
+TIMESTAMPS = {("late", "on_time"): "2025-12-31 23:00:00.000000 UTC", ("late", "late_one"): "2026-01-02 00:00:00.000000 UTC"}
 # nbgrader_config.py of both courses: a timeout that the sleeping test (5 s) overruns, as nbgrader's own test does
 CONFIG = "c = get_config()\nc.Execute.timeout = 3\nc.ClearSolutions.code_stub = dict(python='# YOUR CODE HERE')\n"
 
@@ -81,12 +87,16 @@ def _lay_out(root: Path, released_from: Path = None) -> Path:
                     shutil.copy(FILES / file, target / f"{name}.ipynb")
             for file in files:  # as nbgrader's collect would have them: beside the student's notebook
                 shutil.copy(FILES / file, target / file)
+            if (assignment, student) in TIMESTAMPS:
+                (target / "timestamp.txt").write_text(TIMESTAMPS[assignment, student])
+    for assignment, due in DUE_DATES.items():
+        _nbgrader(root, "db", "assignment", "add", assignment, f"--duedate={due}", force=False)
     return root
 
 
-def _nbgrader(course_dir: Path, *args):
+def _nbgrader(course_dir: Path, *args, force=True):
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--force"], cwd=course_dir, env=env,
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, *(["--force"] if force else [])], cwd=course_dir, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -118,6 +128,7 @@ def graded(tmp_path_factory):
         assert done.returncode == 0, done.stderr[-2000:]
         outputs[assignment] = run_course(ours, "grade", assignment, "-j", "2", env=environment)
     outputs["grades"] = run_course(ours, "grades", env=environment)
+    outputs["export"] = run_course(ours, "export", "--format", "csv", env=environment)
     return _totals(theirs), _totals(ours), outputs, Course(ours)
 
 
@@ -144,6 +155,18 @@ def test_the_cases_grade_what_nbgrader_s_own_tests_say(graded):
     assert theirs[("autotest_hidden", "changed_right")] == 1 and theirs[("autotest_hidden", "changed_wrong")] == 0
     assert theirs[("relative_file", "reader")] == 10 and theirs[("slow_test", "sleeper")] == 0
     assert theirs[("two_notebooks", "one_of_two")] == 2
+    assert theirs[("late", "late_one")] == theirs[("late", "on_time")] == 2  # nbgrader's default: no late penalty
+
+
+def test_late_is_shown_late_and_counted_as_nbgrader_counts_it(graded):
+    course, outputs = graded[3], graded[2]
+    late_line = next(line for line in outputs["late"].stdout.splitlines() if "late_one" in line)
+    on_time_line = next(line for line in outputs["late"].stdout.splitlines() if "on_time" in line)
+    assert "[late]" in late_line and "[late]" not in on_time_line, outputs["late"].stdout
+    assert load_result(course, "late_one", "late")["kind"] == "late"
+    with open_gradebook(course) as gb:  # nbgrader's formgrader and export read the seconds late from here
+        assert gb.find_submission("late", "late_one").total_seconds_late == 24 * 3600
+        assert gb.find_submission("late", "on_time").total_seconds_late == 0
 
 
 def test_the_cheats_and_changed_cells_are_reported_as_tampering(graded):
@@ -179,3 +202,9 @@ def test_course_grades_shows_the_course_s_own_assignments(graded):
     assert f"final = mean of the {len(CASES)} assignment percentages" in done.stdout
     cheat = next(line for line in done.stdout.splitlines() if line.startswith("cheat "))
     assert cheat.split()[header.index("plain")] == "14.29"  # 1 of nbgrader's 7 points (its written answers are manual)
+    exported = graded[2]["export"]
+    assert exported.returncode == 0, exported.stderr
+    with open(graded[3].root / "exports" / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert "quiz %" not in rows[0] and {f"{a} score" for a in CASES} <= set(rows[0]), list(rows[0])
+    assert next(r for r in rows if r["student_id"] == "cheat")["plain score"] == "1"
