@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # Debian packages: bubblewrap (grading sandbox), the Fashion-MNIST files (offline data for lab 5),
-# PostgreSQL (the test of a non-SQLite gradebook).
+# PostgreSQL (the test of a non-SQLite gradebook), chromium (the headless check of `course report`'s page).
 $(SYSTEM_STAMP): scripts/install_system_deps.sh | $(STAMP)
 	bash scripts/install_system_deps.sh
 	touch $@

@@ -79,9 +79,31 @@ def cmd_grade(args):
     from .nbgrader_settings import cell_timeout
 
     course = Course(args.course_dir)
+    if args.preview:
+        from .regrade_preview import preview, print_preview
+
+        if args.student:
+            raise CourseError("--preview grades every student of the lab; leave out --student")
+        changes = preview(course, args.lab, cell_timeout(course, args.timeout), args.budget, args.jobs,
+                          sandbox=not args.no_sandbox, dask=args.dask)
+        print_preview(changes, course, args.lab, len(course.submitted_students(args.lab)))
+        return 0
     records = grade_lab(course, args.lab, args.student, cell_timeout(course, args.timeout), args.budget, args.jobs,
                         force=args.force, sandbox=not args.no_sandbox, dask=args.dask)
     return 1 if (not records or any(r.problem or r.error for r in records)) else 0
+
+
+def cmd_report(args):
+    from .lab_report import print_summary, write_report
+
+    report, path = write_report(Course(args.course_dir), args.lab, args.archive or ())
+    print_summary(report, path)
+
+
+def cmd_signatures(args):
+    from .signatures import write_signatures
+
+    write_signatures(args.lab, jobs=args.jobs)
 
 
 def cmd_feedback(args):
@@ -217,7 +239,22 @@ def build_parser():
     p.add_argument("--force", action="store_true", help="regrade submissions already graded and unchanged")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without bubblewrap isolation (only for notebooks you trust)")
+    p.add_argument("--preview", action="store_true",
+                   help="grade the lab as its source is now in a scratch course and list whose score would change; "
+                        "the gradebook and results are left as they are")
     p.set_defaults(func=cmd_grade)
+    p = sub.add_parser("report", help="the class report of a graded lab: scores, tests, typical and new mistakes, "
+                                      "similar submissions (reports/LAB.html, instructor only)")
+    p.add_argument("lab")
+    p.add_argument("--archive", action="append", metavar="DIR",
+                   help="also compare with an earlier term's submissions: its course directory or a folder of "
+                        "notebooks (repeatable; course.toml [similarity] archives lists them too)")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("signatures", help="(developers) grade a lab's planted bugs and write the checks each one fails "
+                                          "(labs/LAB/bug_signatures.json)")
+    p.add_argument("lab")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(func=cmd_signatures)
 
     p = sub.add_parser("feedback", help="an HTML feedback file per student (hidden test code not shown)")
     p.add_argument("lab")

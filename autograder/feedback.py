@@ -18,6 +18,7 @@ from nbformat.v4 import new_markdown_cell, new_output
 from .course import REPO_ROOT, Course, labs_dir
 from .gradebook import load_notebook_result
 from .notebooks import is_test_cell, nbgrader_meta
+from .signatures import planted_bug_notes
 
 
 def _instructor_folders(course: Course):
@@ -54,8 +55,10 @@ def _safe_output(output, course):
     return output
 
 
-def redact(nb, result: dict, course: Course):
-    """A copy of the autograded notebook safe to show the student, with a score summary on top."""
+def redact(nb, result: dict, course: Course, notes: dict = None):
+    """A copy of the autograded notebook safe to show the student, with a score summary on top. notes: {test cell:
+    [the words of a planted bug its failure matches]} (signatures.planted_bug_notes: only once the window closed)."""
+    notes = notes or {}
     nb = copy.deepcopy(nb)
     by_id = {c["grade_id"]: c for c in result["cells"]}
     for cell in nb.cells:
@@ -73,6 +76,8 @@ def redact(nb, result: dict, course: Course):
             text += f"\n{student_safe(res['message'], course)}"
         if res.get("tampered"):
             text += "\nThis test cell had been edited in your notebook; the original was run."
+        for words in notes.get(meta.get("grade_id"), []):
+            text += f"\nA common mistake fails this test the same way: {words}."
         cell.outputs = [new_output("stream", name="stdout", text=text + "\n")]
     rows = "\n".join(
         f"| {c['grade_id']}{' (bonus)' if c.get('bonus') else ''} | {c['points']:g} / {c['max_points']:g} | {c['status']} | "
@@ -87,6 +92,10 @@ def redact(nb, result: dict, course: Course):
     if result.get("restored"):
         summary += (f"\nYou had changed given cells that are not yours to change ({', '.join(result['restored'])}): "
                     "they were put back as released before your notebook ran.\n")
+    if notes:
+        summary += ("\nYour failed tests fail the way a common mistake does (the resubmission window has closed, so "
+                    "here it is):\n\n" + "".join(f"- {test}: {html.escape(words)}\n" for test, all_words in notes.items()
+                                                 for words in all_words))
     if result.get("problem"):
         summary += f"\n**Your notebook could not be graded:** {html.escape(student_safe(result['problem'], course))}\n"
     nb.cells.insert(0, new_markdown_cell(summary))
@@ -136,7 +145,8 @@ def _write_one(course: Course, exporter, student: str, lab: str, name: str) -> P
         return None
     notebook_path = course.autograded_dir(student, lab) / f"{name}.ipynb"
     nb = nbformat.read(notebook_path, as_version=4) if notebook_path.exists() else nbformat.v4.new_notebook()
-    body, _ = exporter.from_notebook_node(redact(nb, result, course))
+    notes = planted_bug_notes(course, lab, student, result) if name == lab else {}
+    body, _ = exporter.from_notebook_node(redact(nb, result, course, notes))
     out = course.feedback_file(student, lab, name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")

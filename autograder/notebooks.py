@@ -259,6 +259,15 @@ def solution_source(source: str) -> str:
     return strip_region(source, SOLUTION_BEGIN, SOLUTION_END, keep_inner=True)
 
 
+def python_tree(cell):
+    """A code cell's syntax tree, its magic and shell lines (%, !) left out; None when the rest does not parse."""
+    code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    try:
+        return ast.parse(code)
+    except SyntaxError:
+        return None
+
+
 def imported_modules(nb) -> list:
     """Absolute module names the notebook's code cells import, in order (cells that are not plain Python,
     such as magics, are read without those lines; cells that still do not parse are skipped)."""
@@ -266,10 +275,8 @@ def imported_modules(nb) -> list:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
+        tree = python_tree(cell)
+        if tree is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):

@@ -2,7 +2,7 @@
 # Installs the Debian packages the course uses when apt is usable; otherwise says how to get them.
 # Never fails the build: every lab and test degrades with a clear message when these are absent.
 set -u
-packages=(bubblewrap dataset-fashion-mnist postgresql)
+packages=(bubblewrap dataset-fashion-mnist postgresql chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

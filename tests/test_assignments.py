@@ -134,6 +134,11 @@ def test_nbgrader_due_date_and_timeout_are_honoured(course, lab, tmp_path):
     os.utime(inbox / "bob.ipynb", (0, (due.replace(tzinfo=timezone.utc) + timedelta(hours=1)).timestamp()))
     collect_folder(course, inbox, "00_tiny")
     assert [v.kind for v in selection_for(course, "ada", "00_tiny").candidates] == ["in-session"]
+    # nbgrader's late rule: its default (penalty_method 'none') grades the late version, shown late; 'zero' does not
+    bob = selection_for(course, "bob", "00_tiny")
+    assert [v.kind for v in bob.candidates] == ["late"] and bob.late == bob.candidates
+    (course.root / "nbgrader_config.py").write_text("c = get_config()\nc.ExecutePreprocessor.timeout = 7\n"
+                                                    "c.LateSubmissionPlugin.penalty_method = 'zero'\n")
     assert selection_for(course, "bob", "00_tiny").candidates == [] and selection_for(course, "bob", "00_tiny").late
 
 
