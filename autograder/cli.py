@@ -174,7 +174,7 @@ def cmd_verify(args):
     if args.time_caps <= 0:
         raise CourseError(f"--time-caps {args.time_caps}: give a positive factor, e.g. 0.5 for a CPU half as fast")
     os.environ[TIME_CAP_VARIABLE] = str(args.time_caps)  # the kernel inherits it (course_lib.budget.time_cap)
-    results = {lab: verify_lab(lab, graded=args.graded) for lab in labs}
+    results = {lab: verify_lab(lab, graded=args.graded, record_times=args.record_times) for lab in labs}
     return 0 if all(results.values()) else 1
 
 
@@ -279,6 +279,9 @@ def build_parser():
     p.add_argument("--graded", action="store_true", help="run with the small grading budgets instead")
     p.add_argument("--time-caps", type=float, default=1.0, metavar="FACTOR",
                    help="multiply every training time cap (0.5: what a CPU half as fast would reach)")
+    p.add_argument("--record-times", action="store_true",
+                   help="write each code cell's seconds into labs/LAB/timings.json, for the time model "
+                        "(docs/time-model.md; a full run only)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="the whole course cycle on lab 1 in a fresh course directory")

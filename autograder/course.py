@@ -46,8 +46,8 @@ def labs_dir() -> Path:
 
 
 # what an assignment folder holds that is not given to students, nor copied into the grading sandbox
-# our labs' planted bugs (planted_bugs.py), the checks each bug fails (signatures.py)
-NOT_RELEASED = ("bugs.toml", "bug_signatures.json")
+# our labs' planted bugs (planted_bugs.py), the checks each bug fails (signatures.py), cell times (lab_time.py)
+NOT_RELEASED = ("bugs.toml", "bug_signatures.json", "timings.json")
 IGNORED_PARTS = (".ipynb_checkpoints", "__pycache__")
 
 

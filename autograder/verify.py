@@ -1,6 +1,8 @@
 """`course verify LAB`: run a lab's source notebook in full, check every number it promises."""
+import datetime
 import json
 import os
+import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -10,9 +12,11 @@ from nbformat.v4 import new_code_cell
 
 from course_lib.budget import TIME_CAP_VARIABLE
 
-from .course import lab_source_notebook
+from .course import CourseError, lab_source_notebook
 from .grading.execute import kernel_environment, run_cells
 from .grading.score import score_cells
+from .lab_time import record_timings
+from .notebooks import is_test_cell, visible_test_source
 
 MARKER = "__COURSE_PROMISES__"
 
@@ -54,16 +58,27 @@ def check_promise(promise, value) -> PromiseResult:
     return PromiseResult(promise["name"], value, target, ok)
 
 
-def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0, echo=print) -> bool:
-    """Execute labs/LAB/LAB.ipynb; every test cell must pass and every promise hold."""
-    nb = nbformat.read(lab_source_notebook(lab), as_version=4)
+def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0, echo=print,
+               record_times: bool = False) -> bool:
+    """Execute labs/LAB/LAB.ipynb; every test cell must pass and every promise hold. With record_times (a full run
+    at time caps x 1 that passed), write each code cell's seconds into the lab's timings.json for the time model:
+    that run is the student's, the test cells without their hidden tests."""
+    source = lab_source_notebook(lab)
+    nb = nbformat.read(source, as_version=4)
+    if record_times:
+        for cell in nb.cells:
+            if is_test_cell(cell):
+                cell.source = visible_test_source(cell.source)
     promises = nb.metadata.get("course", {}).get("promises", [])
     checked = [p for p in promises if not (graded and p.get("full_only"))]
     nb.cells.append(new_code_cell(promise_cell(checked)))
-    mode = "graded" if graded else "full"
+    mode = ("graded" if graded else "full") + (", visible tests only, timing each cell" if record_times else "")
     caps = float(os.environ.get(TIME_CAP_VARIABLE, "1"))
     if caps != 1:
         mode += f", time caps x {caps:g}"
+    if record_times and (graded or caps != 1):
+        raise CourseError(f"verify {lab} --record-times: the time model reads a full run (no --graded, no "
+                          "--time-caps); run it again without them")
     echo(f"== verify {lab} ({mode} mode): executing the reference notebook ...")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"verify-{lab}-") as scratch:
@@ -98,5 +113,13 @@ def verify_lab(lab: str, graded: bool = False, cell_timeout=900.0, budget=1200.0
         echo(f"  [{'ok' if result.ok else 'FAIL'}] {result.name}: {shown} (promised {result.target})")
     slowest = sorted(report.cells, key=lambda r: -r.seconds)[:3]
     echo(f"  time: {seconds:.1f} s in all; slowest cells: " + ", ".join(f"#{r.index} {r.seconds:.1f} s" for r in slowest))
+    if record_times and ok:
+        # report.cells[:-1]: the promise cell appended above is not a cell of the lab
+        path = record_timings(source, nb, report.cells[:-1], machine=f"{platform.machine()}, {os.cpu_count()} cores, "
+                              f"{platform.python_implementation()} {platform.python_version()}",
+                              date=datetime.date.today().isoformat())
+        echo(f"  cell times recorded in {path} (python -m autograder.lab_time {source} reads them)")
+    elif record_times:
+        echo("  cell times not recorded: the run did not pass")
     echo(f"== {lab} ({mode}): {'PASS' if ok else 'FAIL'}")
     return ok

@@ -183,3 +183,92 @@ def test_source_contains_answers_only_in_solution_cells(source):
                 continue
             assert not _number_pattern(format(value, f".{decimals}f")).search(cell.source), \
                 f"{qid}: the answer appears outside its solution cell ({grade_id(cell) or 'markdown'})"
+
+
+# ---------------------------------------------------------------- what the quiz covers
+SESSION = re.compile(r"^## Session (\d) — (.+)$")
+# the syllabus's topics of each session (/work/shared/seeds/000: the course's deck), as a question would name them
+TOPICS = {1: ["gradient descent", "backward pass"], 2: ["cross-entropy", "perplexity", "language model"],
+          3: ["tanh", "initialis", "dropout", "weight decay", "batchnorm", "recurrent"],
+          4: ["self-attention", "head", "decoder"],
+          5: ["conv2d", "pool", "same kernel at every position", "augment", "u-net"],
+          6: ["vae", "elbo", "kl", "ddpm", r"\bar\alpha"]}
+
+
+def _sessions(nb):
+    """{session number: [(question id, points, question text)]}, from the `## Session N — ...` headings."""
+    sessions, current = {}, None
+    questions = _questions(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and (heading := SESSION.match(cell.source.strip())):
+            current = int(heading.group(1))
+            sessions[current] = []
+        elif cell.cell_type == "markdown" and (qid := re.match(r"\*\*(q\d\d)\*\*", cell.source)):
+            assert current is not None, f"{qid.group(1)} comes before the first `## Session N` heading"
+            sessions[current].append((qid.group(1), questions[qid.group(1)][2], cell.source))
+    return sessions
+
+
+def test_each_session_gets_points_in_proportion_to_its_time(source):
+    """Six sessions of equal time (1.5 h of lecture each): each holds a sixth of the points, within one."""
+    sessions = _sessions(source)
+    assert sorted(sessions) == [1, 2, 3, 4, 5, 6], sorted(sessions)
+    points = {n: sum(p for _, p, _ in qs) for n, qs in sessions.items()}
+    total = sum(points.values())
+    assert total == sum(p for _, _, p, _, _ in _questions(source).values()), "every question sits in a session"
+    assert all(abs(p - total / 6) <= 1 for p in points.values()), f"points per session {points} of {total}"
+    intro = source.cells[0].source
+    assert f"{len(_questions(source))} questions, {total} points" in intro, "the introduction states the count"
+
+
+def test_every_topic_of_the_syllabus_is_asked_in_its_session(source):
+    sessions = _sessions(source)
+    for n, topics in TOPICS.items():
+        text = "\n".join(q for _, _, q in sessions[n]).lower()
+        missing = [topic for topic in topics if topic.lower() not in text]
+        assert not missing, f"session {n}: no question asks about {missing}"
+
+
+def _lab_texts():
+    """{lab: every string of its notebooks' JSON (sources, outputs, metadata)} for the labs but the quiz."""
+    import json
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+    labs = sorted(p for p in (REPO_ROOT / "labs").glob("*/*.ipynb") if p.parent.name != "quiz")
+    assert len(labs) >= 6, labs
+    return {p.parent.name: "\n".join(strings(json.loads(p.read_text()))) for p in labs}
+
+
+def looked_up(answers, texts):
+    """The numeric answers that a lab prints: (question, lab, the text found). A number with decimals is looked
+    for as the question rounds it; a whole number from 100 up, with and without a thousands separator (a
+    smaller one is everywhere)."""
+    found = []
+    for qid, (value, decimals) in answers.items():
+        if decimals is None or (decimals == 0 and abs(value) < 100):
+            continue
+        shown = {format(value, f".{decimals}f")} if decimals else {f"{int(value)}", f"{int(value):,}"}
+        for lab, text in texts.items():
+            found += [(qid, lab, s) for s in shown if _number_pattern(s).search(text)]
+    return found
+
+
+def test_no_answer_can_be_looked_up_in_a_lab(source):
+    answers = {qid: (value, decimals) for qid, (value, decimals, _, _, _) in _questions(source).items()}
+    assert looked_up(answers, _lab_texts()) == []
+
+
+def test_the_lookup_check_finds_an_answer_a_lab_prints():
+    # the quiz of issue 25 asked for alpha_bar_T with T = 50, which lab 6 prints (0.603)
+    texts = {"06_diffusion": "| $\\bar\\alpha_T$, $T = 1000$ / $T = 50$ | 4.04·10⁻⁵ / 0.603 |", "04_gpt": "ln 65 = 4.174"}
+    assert looked_up({"q24": (0.60295, 3), "q06": (4.1744, 3), "q07": (8.17, 2)}, texts) == \
+        [("q24", "06_diffusion", "0.603"), ("q06", "04_gpt", "4.174")]
+    assert looked_up({"q13": (6400, 0)}, {"03": "the layer has 6,400 parameters"}) == [("q13", "03", "6,400")]

@@ -7,7 +7,9 @@ files, exactly the installed distributions that the bundle's dependencies requir
 distribution's own requirements, markers evaluated), and pip must then find the package's whole dependency
 tree satisfied (`pip check`). What pip accepts there holds no instructor package.
 """
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,12 +27,13 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from autograder.bundle import bundle
+from autograder.bundle import STUDENT_BUILD_HOOK_PATH, bundle, bundled_datasets
 from autograder.cli import STUDENT_COMMANDS
 from autograder.course import REPO_ROOT, Course
 from autograder.notebooks import is_test_cell
 from autograder.planted_bugs import reference_submission
 from autograder.release import release
+from course_lib import data
 from unprivileged import _same_device_tmp
 
 # the instructor extra's packages (and what nbgrader brings: its database), as pip names them and as imported
@@ -84,6 +87,67 @@ def test_the_bundle_ships_the_student_part_and_no_instructor_package(course, tmp
     environment = zipfile.ZipFile(path).read("environment.yml").decode()
     assert "- -e .\n" in environment
     assert not [name for name in (*INSTRUCTOR_DISTRIBUTIONS, "instructor") if name in environment]
+
+
+def test_what_the_student_unzips_is_readable_and_holds_the_small_datasets(course, tmp_path):
+    path = bundle(course, tmp_path / "b.zip")
+    with zipfile.ZipFile(path) as zf:
+        modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
+        assert {name: oct(mode) for name, mode in modes.items() if mode != 0o100644} == {}, "every file rw-r--r--"
+        names = set(zf.namelist())
+        assert bundled_datasets() == ["names", "tinyshakespeare"]
+        for name in bundled_datasets():
+            here = data.resolve(name, download=False)
+            assert zf.read(f"data/{here.name}") == here.read_bytes(), name
+        readme = zf.read("README.md").decode()
+    assert {"README.md", "pyproject.toml", "environment.yml", "data/names.txt", "data/tinyshakespeare.txt"} <= names
+    assert "- `data/names.txt`: 32,033 first names" in readme and "labs 2 and 3" in readme
+    assert "- `data/tinyshakespeare.txt`: tiny Shakespeare" in readme and "lab 4" in readme
+    assert "course data fetch fashion_mnist" in readme, "lab 5's data is not in the bundle: the README says how to get it"
+
+    folder = unzipped(path, tmp_path / "bundle")
+    status = student_python(folder, "import os\nos.environ['COURSE_OFFLINE'] = '1'\nos.environ.pop('COURSE_DATA', None)\n"
+                                    "from course_lib import data\nprint(data.format_status())", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    for name in bundled_datasets():  # found in the bundle's own data/ folder (no cache, no shared mirror first)
+        assert re.search(rf"^{name} +ok +repo data/ {re.escape(str(folder / 'data'))}$", status.stdout, re.M), status.stdout
+
+
+def test_the_notebooks_carry_the_metadata_jupyterlab_writes_and_the_install_stamps_its_python(course, tmp_path):
+    """JupyterLab writes the kernel's kernelspec and language_info into a notebook it opens, and marks it changed
+    when they differ; the install's build hook gives them the installing Python's version."""
+    from ipykernel.ipkernel import IPythonKernel
+    from hatchling.plugin.utils import load_plugin_from_script
+    from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+    folder = unzipped(bundle(course, tmp_path / "b.zip"), tmp_path / "bundle")
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["build-system"]["build-backend"] == "hatchling.build"
+    assert project["tool"]["hatch"]["build"]["hooks"]["custom"]["path"] == STUDENT_BUILD_HOOK_PATH
+    notebooks = sorted((folder / "notebooks").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        meta = json.loads(path.read_text())["metadata"]
+        assert meta["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+        assert meta["language_info"] == IPythonKernel.language_info, path.name
+        assert meta["course"]["lab"], "the course's own metadata stays"
+    assert (folder / "course_lib" / "released").is_dir()
+
+    # the hook, as hatchling runs it on `pip install -e .` with another Python than the one that bundled
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        nb["metadata"]["language_info"]["version"] = "3.10.0"
+        path.write_text(json.dumps(nb))
+    hook_class = load_plugin_from_script(str(folder / STUDENT_BUILD_HOOK_PATH), "hook", BuildHookInterface, "build_hook")
+    before = {p: p.read_text() for p in notebooks}
+    hook_class(str(folder), {}, None, None, str(folder), "wheel").initialize("editable", {})
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        assert nb["metadata"]["language_info"] == IPythonKernel.language_info, path.name
+        assert json.loads(before[path])["cells"] == nb["cells"], "the hook changes the version only"
+    again = {p: p.stat().st_mtime_ns for p in notebooks}
+    hook_class(str(folder), {}, None, None, str(folder), "wheel").initialize("editable", {})
+    assert {p: p.stat().st_mtime_ns for p in notebooks} == again, "a notebook with this Python's version is left alone"
 
 
 def test_the_student_part_runs_without_the_instructor_packages(course, tmp_path):
@@ -218,9 +282,10 @@ def test_a_fresh_venv_from_the_bundle_opens_no_instructor_package(tmp_path, monk
     request.addfinalizer(lambda: shutil.rmtree(venv.parent, ignore_errors=True))
     (venv.parent / "home").mkdir()
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    # pip itself, and setuptools to build the bundle's package without an index (--no-build-isolation)
-    for name in (*closure, "pip", "setuptools"):
+    # pip itself, and hatchling (with what it needs) to build the bundle's package without an index
+    for name in (*closure, *installed_closure(["pip", "hatchling"])):
         link_distribution(name, venv)
+    unpacked = sorted(p.relative_to(folder) for p in folder.rglob("*"))
     started = time.monotonic()
     install = run_in(venv, venv / "bin" / "python", "-m", "pip", "install", "--no-index", "--no-build-isolation",
                      "-e", ".", cwd=folder)
@@ -228,6 +293,18 @@ def test_a_fresh_venv_from_the_bundle_opens_no_instructor_package(tmp_path, monk
     check = run_in(venv, venv / "bin" / "python", "-m", "pip", "check", cwd=folder)
     assert check.returncode == 0, check.stdout  # every requirement of every installed distribution is met
     print(f"pip install -e . of the bundle: {time.monotonic() - started:.0f} s; {len(closure)} distributions")
+    # no build folder (setuptools' *.egg-info), no __pycache__ beside the student's files: the folder as unzipped
+    added = sorted(set(p.relative_to(folder) for p in folder.rglob("*")) - set(unpacked))
+    assert [p for p in added if p.parts[0] != "course_lib"] == [], added
+    # what JupyterLab will write on opening a notebook with this venv's kernel is what the notebook holds
+    kernel = run_in(venv, venv / "bin" / "python", "-c", "import json; from ipykernel.ipkernel import IPythonKernel; "
+                    "from jupyter_client.kernelspec import KernelSpecManager as M; s = M().get_kernel_spec('python3'); "
+                    "print(json.dumps([IPythonKernel.language_info, s.display_name, s.language]))", cwd=tmp_path)
+    assert kernel.returncode == 0, kernel.stderr
+    language_info, display_name, language = json.loads(kernel.stdout)
+    meta = json.loads((folder / "notebooks" / f"{lab}.ipynb").read_text())["metadata"]
+    assert meta["language_info"] == language_info
+    assert meta["kernelspec"] == {"display_name": display_name, "language": language, "name": "python3"}
 
     for module in INSTRUCTOR_MODULES:
         opened = run_in(venv, venv / "bin" / "python", "-c", f"import {module}", cwd=tmp_path)

@@ -8,9 +8,10 @@ pieces under it in the notebook's namespace (the student's class looks them up t
     swapped = swap(globals(), causal_attention=causal_attention)   # the student's Head on a correct attention
     swapped.restore()                                                # the notebook's own names again
 
-The training runs of sections 5 and 6 use every piece at once. When a run misses its test's bar and exactly
-one earlier exercise differs from the reference here, the test repeats the run with the reference in its place
-(`judged_progression`, `judged_gpt`): a slip in one exercise costs that exercise's points only.
+The training runs of sections 2, 5 and 6 use several pieces at once. When a run misses its test's bar and
+exactly one earlier exercise differs from the reference here, the test repeats the run with the reference in
+its place (`judged_bigram`, `judged_progression`, `judged_gpt`): a slip in one exercise costs that exercise's
+points only. (The lab gives the layers of its classes; the student writes their forward passes.)
 """
 import math
 
@@ -260,6 +261,34 @@ def _correct(name, ns):
         train_data, val_data = split_train_val(ns["data"])
         return {"split_train_val": split_train_val, "train_data": train_data, "val_data": val_data}
     return {name: globals()[name]}
+
+
+# ---- section 2: the bigram at the learning rate the student chose (the notebook's cell train_bigram, with its
+# given BigramLanguageModel and train_small; keep the two together)
+
+BIGRAM_PIECES = ["split_train_val", "get_batch"]
+
+
+def _passes_bigram(bigram_history, bigram_val):
+    try:
+        return bigram_val <= 2.56 and bigram_history.evals[-1][1]["val"] < bigram_history.evals[0][1]["val"] - 0.8
+    except Exception:
+        return False
+
+
+def _run_bigram(ns, wrong):
+    torch.manual_seed(1337)
+    bigram = ns["BigramLanguageModel"](ns["vocab_size"])
+    history, val = ns["train_small"](bigram, steps=1000, lr=ns["bigram_lr"])
+    print(f"  that run: bigram val {val:.4f}")
+    return history, val
+
+
+def judged_bigram(ns):
+    """(bigram_history, bigram_val): the notebook's, or when they miss the test's bar and the split or the batches
+    are wrong (graded in their own cells), those of the same run, at the student's learning rate, with a correct one."""
+    return pieces.judged_run(ns, ("bigram_history", "bigram_val"), _passes_bigram, BIGRAM_PIECES, "Your bigram run",
+                             _run_bigram, _PROBES, _correct)
 
 
 # ---- section 5: the lecture's path (the recipe of the notebook's cell progression; keep the two together)

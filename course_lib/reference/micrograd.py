@@ -1,6 +1,6 @@
-"""Lab 1's answers: the warm-up's perceptron (`perceptron`, `train_perceptron`, `two_layer`), micrograd's engine
-(`Value`) and its neural network (`MLP`, `loss_fn`), as in the lab's reference solution (after Karpathy's
-micrograd, engine.py and nn.py).
+"""Lab 1's answers: the centred difference (`slope_centred`), the perceptron of the extras (`perceptron`,
+`train_perceptron`, `two_layer`), micrograd's engine (`Value`) and its neural network (`MLP`, `loss_fn`), as in
+the lab's reference solution (after Karpathy's micrograd, engine.py and nn.py).
 
 Lab 1's hidden tests judge each exercise on its own with these: a test of the MLP, the loss, the training
 step, the x^2 fit or the gradient check runs the student's code with this `Value` (and, where the test says
@@ -17,6 +17,11 @@ import random
 from course_lib.reference import swap  # noqa: F401 (the hidden tests call micrograd.swap)
 
 ANSWERS_OF = "01_micrograd"  # `course bundle` packs this module only once lab 1's window has closed
+
+
+def slope_centred(f, x, h=1e-6):
+    """(f(x + h) - f(x - h)) / (2h)."""
+    return (f(x + h) - f(x - h)) / (2 * h)
 
 
 def perceptron(w, b, x):
