@@ -24,6 +24,7 @@ from autograder.course import Course, CourseError, available_labs
 from autograder.notebooks import answer_lines, is_solution_cell, normalised
 from autograder.release import release
 from conftest import REPO
+from json_text import json_strings
 
 LABS = available_labs() if os.environ.get("COURSE_LABS_DIR") is None else []
 # the given code of these labs starts from another lab's answers: lab 3 from lab 2's, the quiz quotes lab 4's
@@ -66,25 +67,13 @@ def write_calendar(course, closed=(), not_started=()):
     (course.root / "course.toml").write_text("\n".join(lines) + "\n")
 
 
-def _strings(value):
-    """Every string in a JSON document: a notebook's cell sources, outputs and metadata alike."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def bundle_files(path) -> dict:
     """{name in the zip: its text} (a notebook's: every string of its JSON, one per line)."""
     files = {}
     with zipfile.ZipFile(path) as zf:
         for name in zf.namelist():
             text = zf.read(name).decode("utf-8")
-            files[name] = "\n".join(_strings(json.loads(text))) if name.endswith(".ipynb") else text
+            files[name] = "\n".join(json_strings(json.loads(text))) if name.endswith(".ipynb") else text
     return files
 
 

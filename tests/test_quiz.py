@@ -15,6 +15,7 @@ from autograder.notebooks import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, grad
                                   is_test_cell, nbgrader_meta, solution_source)
 from autograder.release import release
 from course_lib.quiz import check_choice, check_hashed_choice, check_hashed_number, check_number, hash_answer
+from json_text import json_strings
 
 QUIZ = REPO_ROOT / "labs" / "quiz" / "quiz.ipynb"
 HIDDEN_LINE = re.compile(
@@ -233,18 +234,9 @@ def _lab_texts():
     """{lab: every string of its notebooks' JSON (sources, outputs, metadata)} for the labs but the quiz."""
     import json
 
-    def strings(value):
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from strings(item)
-        elif isinstance(value, list):
-            for item in value:
-                yield from strings(item)
     labs = sorted(p for p in (REPO_ROOT / "labs").glob("*/*.ipynb") if p.parent.name != "quiz")
     assert len(labs) >= 6, labs
-    return {p.parent.name: "\n".join(strings(json.loads(p.read_text()))) for p in labs}
+    return {p.parent.name: "\n".join(json_strings(json.loads(p.read_text()))) for p in labs}
 
 
 def looked_up(answers, texts):
