@@ -54,8 +54,11 @@ def grade_table(course: Course):
             row += [f"{total:g}", f"{info['max']:g}"] + per_notebook + \
                 [f"{cells[gid]:g}" if cells and gid in cells else "" for gid, _ in info["cells"]]
         final = finals.get(sid)
-        totals = ([final.notebooks, final.quiz] if quiz else []) + [final.final] if final else [None] * (3 if quiz else 1)
-        row += [percent(t) for t in totals]
+        if final is None:
+            row += [""] * (3 if quiz else 1)
+        else:
+            row += [percent(final.notebooks), percent(final.quiz)] if quiz else []
+            row.append(percent(final.final))
         rows.append(row)
     return header, rows
 
@@ -112,12 +115,22 @@ def export_questions(course: Course, out: Path = None) -> Path:
     return _write(Path(out or course.root / "exports" / "questions.csv"), header, rows)
 
 
+def _items(labs, quiz) -> list:
+    """The graded items' columns: the labs, then the quiz (an nbgrader course without course.toml has none)."""
+    return [*labs, quiz] if quiz else list(labs)
+
+
+def _item_percents(final, labs, quiz) -> list:
+    """A student's percentage in each of _items(labs, quiz)."""
+    return [percent(final.labs[lab]) for lab in labs] + ([percent(final.quiz)] if quiz else [])
+
+
 def export_canvas(course: Course, out: Path = None) -> Path:
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, one column per assignment
     (percentages, Points Possible 100, so every lab weighs the same), then the final grade."""
     labs, quiz = graded_items(course)
     roster = _roster(course)
-    items = [*labs, quiz] if quiz else labs  # an nbgrader course without course.toml has no quiz
+    items = _items(labs, quiz)
     header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *items, "Final grade"]
     rows = [["Points Possible", "", "", "", "", *["100"] * (len(items) + 1)]]
     for f in final_grades(course):
@@ -126,8 +139,7 @@ def export_canvas(course: Course, out: Path = None) -> Path:
         extra = s.extra if s else {}
         rows.append([name, extra.get("canvas_id", ""), extra.get("sis_user_id", f.student),
                      extra.get("sis_login_id", s.email if s else ""), extra.get("section", ""),
-                     *[percent(f.labs[lab]) for lab in labs], *([percent(f.quiz)] if quiz else []),
-                     percent(f.final)])
+                     *_item_percents(f, labs, quiz), percent(f.final)])
     return _write(Path(out or course.root / "exports" / "canvas.csv"), header, rows)
 
 
@@ -135,7 +147,7 @@ def export_moodle(course: Course, out: Path = None) -> Path:
     """Moodle grade import keyed by e-mail (map 'Email address' to useremail); percentages."""
     labs, quiz = graded_items(course)
     roster = _roster(course)
-    header = ["Email address", *labs, *([quiz] if quiz else []), "Final grade"]
+    header = ["Email address", *_items(labs, quiz), "Final grade"]
     rows, missing, formulas = [], [], []
     for f in final_grades(course):
         email = roster[f.student].email if f.student in roster else ""
@@ -144,8 +156,7 @@ def export_moodle(course: Course, out: Path = None) -> Path:
             continue
         if spreadsheet_text(email) != email:  # escaped, it would match nobody
             formulas.append(f.student)
-        rows.append([email, *[percent(f.labs[lab]) for lab in labs], *([percent(f.quiz)] if quiz else []),
-                     percent(f.final)])
+        rows.append([email, *_item_percents(f, labs, quiz), percent(f.final)])
     # Moodle aborts a whole import on one unknown user: refuse rather than write a bad file
     wrong = ([f"no e-mail in {course.roster_path.name} for: {', '.join(missing)}; Moodle matches by e-mail, add them"]
              if missing else []) + \
